@@ -1,0 +1,1 @@
+"""Airbyte destination that loads the crm_* models into a CRM."""

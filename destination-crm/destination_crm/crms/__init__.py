@@ -1,0 +1,1 @@
+"""CRM modules: one per CRM dialect."""

@@ -1,0 +1,1 @@
+"""Airbyte source for e-commerce stores: one canonical model whatever the platform."""

@@ -1,0 +1,1 @@
+"""Store platform modules: each maps its native API into the canonical model."""

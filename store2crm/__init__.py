@@ -1,0 +1,1 @@
+"""store2crm: run the store → dbt → CRM chain, and its sandbox."""

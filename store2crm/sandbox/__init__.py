@@ -1,0 +1,1 @@
+"""Sandbox: data generator, store emulator and CRM emulator for demos and tests."""

@@ -1,0 +1,1 @@
+"""CRM emulator: a stateful CRM API on loopback."""

@@ -1,0 +1,1 @@
+"""Store emulator: serves generated data in a store platform's API dialect."""
