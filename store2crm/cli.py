@@ -1,0 +1,155 @@
+"""The `store2crm` command line: each command parses its options and calls one library function."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from store2crm import chain
+from store2crm.protocol import ConnectorError
+
+DEFAULT_WAREHOUSE = Path(".store2crm/warehouse.duckdb")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"{path} is not valid JSON: {error}") from error
+
+
+warehouse_option = click.option(
+    "--warehouse",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_WAREHOUSE,
+    show_default=True,
+    help="DuckDB file holding the raw layer and the dbt models.",
+)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Show the connectors' log lines.")
+def main(verbose: bool) -> None:
+    """Store → dbt → CRM: extract a store, model its customers, load them into a CRM."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command()
+@click.option("--source-config", type=click.Path(path_type=Path, exists=True), required=True)
+@warehouse_option
+@click.option("--connection", default="default", show_default=True, help="Name under which the state is saved.")
+def extract(source_config: Path, warehouse: Path, connection: str) -> None:
+    """Read the store through source-store into the raw layer (incremental from the saved state).
+
+    Example: store2crm extract --source-config source.json --warehouse wh.duckdb
+    """
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    report = _guard(chain.extract, _read_config(source_config), warehouse, connection)
+    click.echo(str(report))
+
+
+@main.command()
+@warehouse_option
+def transform(warehouse: Path) -> None:
+    """Run `dbt build` on the warehouse (identity, customers, segments, crm models).
+
+    Example: store2crm transform --warehouse wh.duckdb
+    """
+    click.echo(str(_guard(chain.transform, warehouse)))
+
+
+@main.command()
+@click.option("--destination-config", type=click.Path(path_type=Path, exists=True), required=True)
+@warehouse_option
+def load(destination_config: Path, warehouse: Path) -> None:
+    """Send the crm_* models to the CRM through destination-crm.
+
+    Example: store2crm load --destination-config destination.json --warehouse wh.duckdb
+    """
+    click.echo(str(_guard(chain.load, _read_config(destination_config), warehouse)))
+
+
+@main.command()
+@click.option("--source-config", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--destination-config", type=click.Path(path_type=Path, exists=True), required=True)
+@warehouse_option
+@click.option("--connection", default="default", show_default=True, help="Name under which the state is saved.")
+def run(source_config: Path, destination_config: Path, warehouse: Path, connection: str) -> None:
+    """Run the whole chain once: extract, transform, load.
+
+    Example: store2crm run --source-config source.json --destination-config destination.json
+    """
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    click.echo(str(_guard(chain.extract, _read_config(source_config), warehouse, connection)))
+    click.echo(str(_guard(chain.transform, warehouse)))
+    click.echo(str(_guard(chain.load, _read_config(destination_config), warehouse)))
+
+
+@main.command()
+@warehouse_option
+def docs(warehouse: Path) -> None:
+    """Build the dbt docs site as one static HTML file (lineage from raw_store to the CRM exposures).
+
+    Example: store2crm docs --warehouse wh.duckdb
+    """
+    click.echo(f"docs: {_guard(chain.generate_docs, warehouse)}")
+
+
+@main.command()
+@click.option("--scale", default=300, show_default=True, help="Number of true people the generator makes.")
+@click.option("--seed", default=42, show_default=True, help="Seed of the data generator.")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path(".store2crm/demo"))
+def demo(scale: int, seed: int, workdir: Path) -> None:
+    """Run the whole chain twice against the sandbox emulators and print what each stage did.
+
+    Example: store2crm demo --scale 300
+    """
+    from store2crm.demo import run_demo  # noqa: PLC0415 - keeps `store2crm --help` fast
+
+    _guard(run_demo, scale=scale, seed=seed, workdir=workdir, echo=click.echo)
+
+
+@main.group()
+def sandbox() -> None:
+    """Start a sandbox emulator on loopback (runs until Ctrl-C)."""
+
+
+@sandbox.command("store")
+@click.option("--dialect", default="woocommerce", show_default=True, help="Store platform the emulator speaks.")
+@click.option("--scale", default=300, show_default=True, help="Number of true people in the generated store.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--port", default=0, show_default=True, help="0 picks a free port.")
+def sandbox_store(dialect: str, scale: int, seed: int, port: int) -> None:
+    """Serve generated store data in a platform's API dialect.
+
+    Example: store2crm sandbox store --dialect woocommerce --scale 1000 --port 8081
+    """
+    from store2crm.sandbox.store_emulator import serve_store  # noqa: PLC0415
+
+    serve_store(seed=seed, scale=scale, dialect=dialect, port=port)
+
+
+@sandbox.command("crm")
+@click.option("--dialect", default="hubspot", show_default=True, help="CRM API the emulator speaks.")
+@click.option("--tier", default="starter", show_default=True, help="Account tier: sets the rate limits.")
+@click.option("--port", default=0, show_default=True, help="0 picks a free port.")
+def sandbox_crm(dialect: str, tier: str, port: int) -> None:
+    """Serve a stateful CRM API with the vendor's limits.
+
+    Example: store2crm sandbox crm --dialect hubspot --tier starter --port 8082
+    """
+    from store2crm.sandbox.crm_emulator import serve_crm  # noqa: PLC0415
+
+    serve_crm(dialect=dialect, tier=tier, port=port)
+
+
+def _guard(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call `function`, turning a connector or dbt failure into a clean CLI error."""
+    try:
+        return function(*args, **kwargs)
+    except (ConnectorError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from error
