@@ -103,9 +103,7 @@ class LoopbackServer:
 
         self._httpd = ThreadingHTTPServer((LOOPBACK, self._requested_port), _RequestHandler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=type(self).__name__, daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 

@@ -1,0 +1,47 @@
+"""The CLI: every command has help with an example, and is documented in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from store2crm.cli import main
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def all_commands(group: click.Group, prefix: str = "store2crm") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            found += all_commands(command, path)
+        else:
+            found.append((path, command))
+    return found
+
+
+COMMANDS = all_commands(main)
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[path for path, _ in COMMANDS])
+def test_command_has_help_with_an_example(path: str, command: click.Command) -> None:
+    result = CliRunner().invoke(main, [*path.split()[1:], "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example: store2crm" in result.output
+
+
+@pytest.mark.parametrize("path", [path for path, _ in COMMANDS])
+def test_command_is_documented_in_readme(path: str) -> None:
+    assert f"`{path}" in README.read_text(), f"README.md does not document `{path}`"
+
+
+def test_bad_config_file_gives_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "source.json"
+    config.write_text("{not json")
+    result = CliRunner().invoke(main, ["extract", "--source-config", str(config), "--warehouse", str(tmp_path / "w")])
+    assert result.exit_code != 0
+    assert "is not valid JSON" in result.output
