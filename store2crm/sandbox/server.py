@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 LOOPBACK = "127.0.0.1"
+# How often the serving thread checks for shutdown; keeps stop() quick in tests.
+SHUTDOWN_POLL_SECONDS = 0.05
 
 
 class Request:
@@ -103,7 +105,12 @@ class LoopbackServer:
 
         self._httpd = ThreadingHTTPServer((LOOPBACK, self._requested_port), _RequestHandler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name=type(self).__name__,
+            daemon=True,
+        )
         self._thread.start()
         return self
 

@@ -7,6 +7,7 @@ import sys
 
 import duckdb
 import pytest
+import requests
 
 from store2crm.demo import destination_config, source_config, write_private_json
 from store2crm.sandbox.crm_emulator import CrmEmulator
@@ -98,7 +99,7 @@ def test_rerun_without_store_changes_sends_nothing_and_duplicates_nothing(chain)
 def test_changed_store_records_flow_through_incrementally(chain) -> None:
     store, crm, dataset = chain["store"], chain["crm"], chain["dataset"]
     deals_before = len(crm.objects("deals"))
-    changed = store.mutate(count=10)
+    changed = requests.post(f"{store.base_url}/_sandbox/mutate", json={"count": 10}, timeout=30).json()["changed"]
     output = store2crm("run", *chain["args"])
     extracted = int(output.split("extract: ")[1].split(" records")[0])
     assert 0 < extracted < len(dataset.orders)
