@@ -1,1 +1,37 @@
 """Store platform modules: each maps its native API into the canonical model."""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+from typing import Protocol
+
+from airbyte_cdk.sources.streams import Stream
+
+from source_store.config import ConfigError, StoreConfig
+from source_store.platforms import woocommerce
+
+
+class Platform(Protocol):
+    """What a platform module provides; add a module and register it below to add a platform."""
+
+    NAME: str
+
+    def streams(self, config: StoreConfig) -> list[Stream]:
+        """Every canonical stream, read from this platform."""
+        ...
+
+    def check_connection(self, config: StoreConfig, logger: logging.Logger) -> str | None:
+        """One cheap authenticated request; what is wrong, or None."""
+        ...
+
+
+PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (woocommerce,)}
+
+
+def get_platform(name: object) -> Platform:
+    """The platform module registered under `name`; an unknown name lists the valid ones."""
+    module = PLATFORMS.get(name)
+    if module is None:
+        raise ConfigError(f"unknown platform {name!r}; valid platforms: {', '.join(sorted(PLATFORMS))}")
+    return module  # type: ignore[return-value]

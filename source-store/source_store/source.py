@@ -1,0 +1,51 @@
+"""SourceStore: the Airbyte source that reads any registered store platform into one canonical model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from airbyte_cdk.models import AirbyteConnectionStatus, FailureType, Status
+from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_store.config import ConfigError, StoreConfig, parse_config
+from source_store.platforms import Platform, get_platform
+
+
+class SourceStore(AbstractSource):
+    """Streams customers, orders, abandoned_checkouts, events, products, companies, company_contacts."""
+
+    def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
+        """Report exactly what is wrong with the config or credentials, without quoting secrets."""
+        succeeded, problem = self.check_connection(logger, config)
+        if succeeded:
+            return AirbyteConnectionStatus(status=Status.SUCCEEDED)
+        return AirbyteConnectionStatus(status=Status.FAILED, message=str(problem))
+
+    def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, str | None]:
+        """Validate the config, then let the platform make one cheap authenticated request."""
+        try:
+            platform, store_config = _load(config)
+            problem = platform.check_connection(store_config, logger)
+        except ConfigError as error:
+            return False, str(error)
+        return problem is None, problem
+
+    def streams(self, config: Mapping[str, Any]) -> list[Stream]:
+        """The platform's streams; a bad config fails as a config error naming the field."""
+        try:
+            platform, store_config = _load(config)
+            return platform.streams(store_config)
+        except ConfigError as error:
+            raise AirbyteTracedException(
+                message=str(error), internal_message=str(error), failure_type=FailureType.config_error
+            ) from error
+
+
+def _load(config: Mapping[str, Any]) -> tuple[Platform, StoreConfig]:
+    """The registered platform first (an unknown name is the first thing to report), then the config."""
+    platform = get_platform(config.get("platform"))
+    return platform, parse_config(config)
