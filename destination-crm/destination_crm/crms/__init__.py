@@ -1,1 +1,28 @@
-"""CRM modules: one per CRM dialect."""
+"""CRM modules: one per CRM dialect, looked up by the config's `crm` name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from destination_crm.crms.base import CrmModule
+from destination_crm.crms.hubspot import HubSpotCrm
+from destination_crm.http import Sleep
+
+CRM_MODULES: dict[str, type[CrmModule]] = {HubSpotCrm.name: HubSpotCrm}
+
+
+def build_crm(config: Mapping[str, Any], *, sleep: Sleep, logger: logging.Logger) -> CrmModule:
+    """The CRM module the config names; an unknown name fails listing the valid ones."""
+    name = config.get("crm")
+    module = CRM_MODULES.get(str(name))
+    if module is None:
+        raise AirbyteTracedException(
+            message=f"unknown crm {name!r}: choose one of {', '.join(sorted(CRM_MODULES))}",
+            failure_type=FailureType.config_error,
+        )
+    return module.from_config(config, sleep=sleep, logger=logger)

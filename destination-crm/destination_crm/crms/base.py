@@ -1,0 +1,98 @@
+"""What every CRM module provides: record mapping, batch upsert, a connection check."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class RecordRejected(ValueError):
+    """A record that cannot be mapped to a CRM object; the message names the field at fault."""
+
+
+@dataclass(frozen=True)
+class ObjectWrite:
+    """One record mapped to a CRM object, ready to upsert."""
+
+    stream: str
+    external_id: str
+    id_value: str
+    properties: Mapping[str, str]
+    content_hash: str
+
+    @property
+    def dedupe_key(self) -> str:
+        """Two writes with the same key address the same CRM object (CRM ids compare case-insensitively)."""
+        return self.id_value.casefold()
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What the CRM answered for one write: its CRM id (and whether it was new), or an error."""
+
+    write: ObjectWrite
+    crm_id: str | None = None
+    created: bool = False
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the CRM stored the object."""
+        return self.error is None
+
+
+def content_hash(id_value: str, properties: Mapping[str, str]) -> str:
+    """Stable hash of what would be sent for one object: equal hashes mean nothing to send."""
+    canonical = json.dumps({"id": id_value, "properties": properties}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CrmModule(ABC):
+    """A CRM dialect: maps the crm_* streams to its objects and upserts them in batches."""
+
+    name: ClassVar[str]
+    batch_cap: ClassVar[int]
+
+    @classmethod
+    @abstractmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, sleep: Callable[[float], None], logger: logging.Logger
+    ) -> CrmModule:
+        """Build from the destination config; raise AirbyteTracedException (config_error) naming what is wrong."""
+
+    @property
+    @abstractmethod
+    def target(self) -> str:
+        """Names the CRM account written to, so sync state of two accounts never mixes."""
+
+    @property
+    @abstractmethod
+    def streams(self) -> tuple[str, ...]:
+        """The streams this CRM module can write."""
+
+    @property
+    @abstractmethod
+    def api_calls(self) -> int:
+        """HTTP requests sent so far (retries included)."""
+
+    @property
+    @abstractmethod
+    def quota_remaining(self) -> int | None:
+        """The CRM's remaining daily request quota as last reported, None when never reported."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Make one cheap authenticated call; raise AirbyteTracedException saying what to fix."""
+
+    @abstractmethod
+    def map_record(self, stream: str, record: Mapping[str, Any]) -> ObjectWrite:
+        """Map one record of `stream`; raise RecordRejected naming the field at fault."""
+
+    @abstractmethod
+    def upsert(self, stream: str, writes: list[ObjectWrite]) -> list[WriteOutcome]:
+        """Create or update up to `batch_cap` objects of `stream`; one outcome per write."""
