@@ -148,7 +148,7 @@ def transform(warehouse: Path, *, target_path: Path | None = None, select: str |
         raise RuntimeError(f"dbt build failed ({', '.join(failed) or result.exception}); see the dbt output above")
     with duckdb.connect(str(warehouse), read_only=True) as db:
         report.people = _scalar(db, "SELECT count(*) FROM {dim_customers}")
-        report.source_records = _scalar(db, "SELECT count(*) FROM {int_identity_map}")
+        report.source_records = _scalar(db, "SELECT count(*) FROM {identity_map}")
         report.segments = dict(
             db.execute(
                 _resolve(db, "SELECT segment_name, count(*) FROM {segment_memberships} GROUP BY 1 ORDER BY 1")

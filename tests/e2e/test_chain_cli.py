@@ -66,8 +66,8 @@ def test_every_person_id_is_one_true_person(chain) -> None:
     dataset = chain["dataset"]
     with duckdb.connect(str(chain["workdir"] / "warehouse.duckdb"), read_only=True) as db:
         rows = db.execute(
-            "SELECT source_stream, source_id, person_id FROM int_identity_map WHERE source_stream = 'customers' "
-            "OR source_stream = 'orders'"
+            "SELECT record_type || 's', split_part(source_key, ':', 3), person_id FROM marts.identity_map "
+            "WHERE record_type IN ('customer', 'order')"
         ).fetchall()
     true_people_by_person: dict[str, set[str]] = {}
     persons_by_true_person: dict[str, set[str]] = {}

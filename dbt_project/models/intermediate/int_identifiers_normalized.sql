@@ -1,0 +1,196 @@
+{#- One row per (record, identifier): every way a customer, order, abandoned checkout or event
+    can be tied to a person, normalised so that variants of one identifier compare equal. -#}
+
+with
+
+customers as (
+
+    select
+        customer_key as source_key,
+        platform,
+        store_id,
+        email,
+        phone,
+        created_at as record_at
+    from {{ ref('stg_store__customers') }}
+
+),
+
+orders as (
+
+    select
+        order_key as source_key,
+        platform,
+        store_id,
+        customer_key,
+        coalesce(email, billing_email) as email,
+        coalesce(phone, billing_phone) as phone,
+        created_at as record_at
+    from {{ ref('stg_store__orders') }}
+
+),
+
+checkouts as (
+
+    select
+        checkout_key as source_key,
+        platform,
+        store_id,
+        customer_key,
+        email,
+        phone,
+        created_at as record_at
+    from {{ ref('stg_store__abandoned_checkouts') }}
+
+),
+
+events as (
+
+    select
+        event_key as source_key,
+        platform,
+        store_id,
+        customer_key,
+        anonymous_key,
+        email,
+        occurred_at as record_at
+    from {{ ref('stg_store__events') }}
+
+),
+
+-- A browser id seen with more than one account (a shared device) would merge different
+-- people, so it is not used as a link.
+ambiguous_anonymous_keys as (
+
+    select anonymous_key
+    from events
+    where anonymous_key is not null and customer_key is not null
+    group by anonymous_key
+    having count(distinct customer_key) > 1
+
+),
+
+records as (
+
+    select
+        'customer' as record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        source_key as customer_key,
+        null as anonymous_key,
+        email,
+        phone
+    from customers
+    union all
+    select
+        'order' as record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        customer_key,
+        null as anonymous_key,
+        email,
+        phone
+    from orders
+    union all
+    select
+        'abandoned_checkout' as record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        customer_key,
+        null as anonymous_key,
+        email,
+        phone
+    from checkouts
+    union all
+    select
+        'event' as record_type,
+        events.source_key,
+        events.platform,
+        events.store_id,
+        events.record_at,
+        events.customer_key,
+        -- a browser id seen with more than one account is not a link
+        case
+            when ambiguous_anonymous_keys.anonymous_key is null then events.anonymous_key
+        end as anonymous_key,
+        events.email,
+        null as phone
+    from events
+    left join ambiguous_anonymous_keys
+        on events.anonymous_key = ambiguous_anonymous_keys.anonymous_key
+
+),
+
+record_identifiers as (
+
+    select
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        'account' as identifier_type,
+        customer_key as raw_value,
+        customer_key as identifier_value
+    from records
+    union all
+    select
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        'email' as identifier_type,
+        email as raw_value,
+        {{ normalize_email('email') }} as identifier_value
+    from records
+    union all
+    select
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        'phone' as identifier_type,
+        phone as raw_value,
+        {{ normalize_phone('phone') }} as identifier_value
+    from records
+    union all
+    select
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        'anonymous_id' as identifier_type,
+        anonymous_key as raw_value,
+        anonymous_key as identifier_value
+    from records
+
+),
+
+final as (
+
+    select distinct
+        {{ dbt.concat(['record_type', "':'", 'source_key']) }} as record_key,
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        identifier_type,
+        identifier_value,
+        {{ dbt.concat(['identifier_type', "':'", 'identifier_value']) }} as identifier_key,
+        raw_value,
+        record_at
+    from record_identifiers
+    where source_key is not null and identifier_value is not null
+
+)
+
+select * from final

@@ -1,0 +1,266 @@
+{#- One row per person (see int_persons_resolved) who is a customer or prospect: anyone with an
+    account, an order, an abandoned checkout, or an email seen on an event. Pure anonymous
+    browsers stay in identity_map only.
+
+    Survivorship, per field: the value from a registered account first, then from any other
+    account record, then orders, then abandoned checkouts, then events; within each, the most
+    recently updated record; null values never win. -#}
+
+with
+
+persons as (
+
+    select
+        record_key,
+        source_key,
+        record_type,
+        person_id
+    from {{ ref('int_persons_resolved') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_store__customers') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_store__orders') }}
+
+),
+
+checkouts as (
+
+    select * from {{ ref('stg_store__abandoned_checkouts') }}
+
+),
+
+events as (
+
+    select * from {{ ref('stg_store__events') }}
+
+),
+
+company_contacts as (
+
+    select * from {{ ref('stg_store__company_contacts') }}
+
+),
+
+order_facts as (
+
+    select * from {{ ref('orders') }}
+
+),
+
+-- every record's contribution to the person's attributes, with its survivorship rank
+candidates as (
+
+    select
+        persons.person_id,
+        case when customers.is_registered then 1 else 2 end as source_priority,
+        customers.updated_at as recency_at,
+        persons.record_key,
+        customers.email,
+        customers.first_name,
+        customers.last_name,
+        customers.phone,
+        customers.city,
+        customers.country,
+        customers.has_marketing_consent,
+        customers.is_registered,
+        customers.company_key,
+        customers.updated_at
+    from customers
+    inner join persons
+        on persons.record_type = 'customer' and customers.customer_key = persons.source_key
+
+    union all
+
+    select
+        persons.person_id,
+        3 as source_priority,
+        coalesce(orders.updated_at, orders.created_at) as recency_at,
+        persons.record_key,
+        coalesce(orders.email, orders.billing_email) as email,
+        orders.billing_first_name as first_name,
+        orders.billing_last_name as last_name,
+        coalesce(orders.phone, orders.billing_phone) as phone,
+        orders.billing_city as city,
+        orders.billing_country as country,
+        null as has_marketing_consent,
+        false as is_registered,
+        orders.company_key,
+        orders.updated_at
+    from orders
+    inner join persons
+        on persons.record_type = 'order' and orders.order_key = persons.source_key
+
+    union all
+
+    select
+        persons.person_id,
+        4 as source_priority,
+        coalesce(checkouts.updated_at, checkouts.created_at) as recency_at,
+        persons.record_key,
+        checkouts.email,
+        null as first_name,
+        null as last_name,
+        checkouts.phone,
+        null as city,
+        null as country,
+        null as has_marketing_consent,
+        false as is_registered,
+        null as company_key,
+        checkouts.updated_at
+    from checkouts
+    inner join persons
+        on persons.record_type = 'abandoned_checkout' and checkouts.checkout_key = persons.source_key
+
+    union all
+
+    select
+        persons.person_id,
+        5 as source_priority,
+        events.occurred_at as recency_at,
+        persons.record_key,
+        events.email,
+        null as first_name,
+        null as last_name,
+        null as phone,
+        null as city,
+        null as country,
+        null as has_marketing_consent,
+        false as is_registered,
+        null as company_key,
+        events.occurred_at as updated_at
+    from events
+    inner join persons
+        on persons.record_type = 'event' and events.event_key = persons.source_key
+    where {{ normalize_email('events.email') }} is not null
+
+),
+
+cleaned as (
+
+    select
+        person_id,
+        source_priority,
+        recency_at,
+        record_key,
+        case when {{ normalize_email('email') }} is not null then lower(trim(email)) end as email,
+        nullif(trim(first_name), '') as first_name,
+        nullif(trim(last_name), '') as last_name,
+        {{ normalize_phone('phone') }} as phone,
+        nullif(trim(city), '') as city,
+        nullif(upper(trim(country)), '') as country,
+        has_marketing_consent,
+        is_registered,
+        company_key,
+        updated_at
+    from candidates
+
+),
+
+{%- set survivor_order = 'source_priority, recency_at desc nulls last, record_key' %}
+
+survivors as (
+
+    select
+        person_id,
+        {{ first_non_null('email', survivor_order) }} as email,
+        {{ first_non_null('first_name', survivor_order) }} as first_name,
+        {{ first_non_null('last_name', survivor_order) }} as last_name,
+        {{ first_non_null('phone', survivor_order) }} as phone,
+        {{ first_non_null('city', survivor_order) }} as city,
+        {{ first_non_null('country', survivor_order) }} as country,
+        {{ first_non_null('has_marketing_consent', survivor_order) }} as has_marketing_consent,
+        {{ first_non_null('company_key', survivor_order) }} as account_company_key,
+        max(case when is_registered then 1 else 0 end) = 1 as is_registered,
+        max(updated_at) as updated_at
+    from cleaned
+    group by person_id
+
+),
+
+-- B2B link through the company_contacts stream, for people whose account has no company_id
+contact_companies as (
+
+    select
+        persons.person_id,
+        {{ first_non_null(
+            'company_contacts.company_key',
+            'company_contacts.updated_at desc nulls last, company_contacts.company_key',
+        ) }} as company_key
+    from company_contacts
+    inner join persons
+        on persons.record_type = 'customer' and company_contacts.customer_key = persons.source_key
+    group by persons.person_id
+
+),
+
+order_companies as (
+
+    select
+        person_id,
+        {{ first_non_null('company_key', 'ordered_at desc nulls last, order_key') }} as company_key
+    from order_facts
+    where person_id is not null
+    group by person_id
+
+),
+
+order_totals as (
+
+    select
+        person_id,
+        count(*) as count_orders,
+        sum(net_revenue) as total_revenue,
+        min(ordered_at) as first_order_at,
+        max(ordered_at) as last_order_at
+    from order_facts
+    where is_valid and person_id is not null
+    group by person_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        survivors.person_id,
+        coalesce(
+            survivors.account_company_key, contact_companies.company_key, order_companies.company_key
+        ) as company_key,
+
+        -- text
+        survivors.email,
+        survivors.first_name,
+        survivors.last_name,
+        survivors.phone,
+        survivors.city,
+        survivors.country,
+
+        -- numerics
+        coalesce(order_totals.count_orders, 0) as count_orders,
+        coalesce(order_totals.total_revenue, 0) as total_revenue,
+
+        -- booleans
+        survivors.has_marketing_consent,
+        survivors.is_registered,
+
+        -- timestamps
+        order_totals.first_order_at,
+        order_totals.last_order_at,
+        survivors.updated_at
+
+    from survivors
+    left join contact_companies on survivors.person_id = contact_companies.person_id
+    left join order_companies on survivors.person_id = order_companies.person_id
+    left join order_totals on survivors.person_id = order_totals.person_id
+
+)
+
+select * from final
