@@ -146,7 +146,7 @@ def transform(warehouse: Path, *, target_path: Path | None = None, select: str |
     if not result.success:
         failed = [r.node.name for r in result.result or [] if str(r.status) in {"error", "fail"}]
         raise RuntimeError(f"dbt build failed ({', '.join(failed) or result.exception}); see the dbt output above")
-    with duckdb.connect(str(warehouse), read_only=True) as db:
+    with duckdb.connect(str(warehouse)) as db:
         report.people = _scalar(db, "SELECT count(*) FROM {dim_customers}")
         report.source_records = _scalar(db, "SELECT count(*) FROM {identity_map}")
         report.segments = dict(
@@ -212,7 +212,7 @@ def load(destination_config: dict[str, Any], warehouse: Path) -> LoadReport:
     """Feed the crm_* models to destination-crm as Airbyte messages and collect its summary."""
     started = time.monotonic()
     report = LoadReport()
-    with duckdb.connect(str(warehouse), read_only=True) as db:
+    with duckdb.connect(str(warehouse)) as db:
         catalog = {"streams": [_destination_stream(db, name) for name in CRM_STREAMS]}
         messages = run_connector(
             DESTINATION_MODULE,

@@ -29,6 +29,16 @@ def store2crm(*args: str) -> str:
     return result.stdout
 
 
+def records_on_last_cursor(dataset) -> int:
+    """How many records share the newest cursor value of their stream."""
+    total = 0
+    for stream in ("customers", "orders", "abandoned_checkouts", "events", "products", "companies", "company_contacts"):
+        cursor = "occurred_at" if stream == "events" else "updated_at"
+        values = [record[cursor] for record in getattr(dataset, stream)]
+        total += values.count(max(values))
+    return total
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory):
     """Both emulators on loopback, configs pointing at them, and a fresh warehouse; stopped at the end."""
@@ -91,7 +101,8 @@ def test_rerun_without_store_changes_sends_nothing_and_duplicates_nothing(chain)
     output = store2crm("run", *chain["args"])
     after = {name: len(crm.objects(name)) for name in ("contacts", "companies", "deals")}
     assert after == before
-    assert "extract: 0 records" in output
+    # The lower bound is inclusive: only the records sitting on each stream's saved cursor come back.
+    assert f"extract: {records_on_last_cursor(chain['dataset'])} records" in output
     assert "sent 0," in output
     assert "created 0," in output
 
