@@ -135,7 +135,7 @@ def transform(warehouse: Path, *, target_path: Path | None = None, select: str |
     from dbt.cli.main import dbtRunner  # noqa: PLC0415 - dbt is heavy to import; only dbt steps need it
 
     started = time.monotonic()
-    args = ["build", *_dbt_location_args(target_path)]
+    args = ["build", "--quiet", *_dbt_location_args(target_path)]
     if select:
         args += ["--select", select]
     with _warehouse_env(warehouse):
@@ -163,7 +163,7 @@ def generate_docs(warehouse: Path, target_path: Path | None = None) -> Path:
     from dbt.cli.main import dbtRunner  # noqa: PLC0415 - see transform()
 
     with _warehouse_env(warehouse):
-        result = dbtRunner().invoke(["docs", "generate", "--static", *_dbt_location_args(target_path)])
+        result = dbtRunner().invoke(["docs", "generate", "--static", "--quiet", *_dbt_location_args(target_path)])
     if not result.success:
         raise RuntimeError(f"dbt docs generate failed: {result.exception}")
     return (target_path or DBT_PROJECT_DIR / "target") / "static_index.html"

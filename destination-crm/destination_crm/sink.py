@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, Level, Type
@@ -60,11 +61,13 @@ class BatchSink:
         candidates = self._candidates.pop(stream, [])
         if not candidates:
             return
-        stored = self._store.stored_hashes(self._crm.target, stream, {w.external_id for w in candidates})
-        for write in candidates:
-            if stored.get(write.external_id) == write.content_hash:
+        stored = self._store.stored_objects(self._crm.target, stream, {w.external_id for w in candidates})
+        for candidate in candidates:
+            known = stored.get(candidate.external_id)
+            if known is not None and known.content_hash == candidate.content_hash:
                 self.counts.unchanged += 1
                 continue
+            write = replace(candidate, crm_id=known.crm_id) if known is not None else candidate
             if write.dedupe_key in self._outgoing.get(stream, {}):
                 self._send(stream)  # one batch may not address the same object twice
             outgoing = self._outgoing.setdefault(stream, {})

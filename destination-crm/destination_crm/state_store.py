@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 import duckdb
 import pendulum
@@ -72,6 +73,13 @@ class Accepted:
     content_hash: str
 
 
+class StoredObject(NamedTuple):
+    """What the store knows of one object the CRM accepted."""
+
+    crm_id: str
+    content_hash: str
+
+
 class StateStore:
     """One DuckDB file holding the sync state of every CRM account written to."""
 
@@ -93,14 +101,14 @@ class StateStore:
         """Release the file."""
         self._connection.close()
 
-    def stored_hashes(self, target: str, stream: str, external_ids: Iterable[str]) -> dict[str, str]:
-        """Hash last accepted for each of these external ids that the CRM has seen."""
+    def stored_objects(self, target: str, stream: str, external_ids: Iterable[str]) -> dict[str, StoredObject]:
+        """CRM id and last accepted hash of each of these external ids that the CRM has seen."""
         rows = self._connection.execute(
-            "SELECT external_id, content_hash FROM synced_objects "
+            "SELECT external_id, crm_id, content_hash FROM synced_objects "
             "WHERE target = ? AND stream = ? AND external_id IN (SELECT unnest(?::VARCHAR[]))",
             [target, stream, list(external_ids)],
         ).fetchall()
-        return dict(rows)
+        return {external_id: StoredObject(crm_id, content_hash) for external_id, crm_id, content_hash in rows}
 
     def crm_id(self, target: str, stream: str, external_id: str) -> str | None:
         """The CRM id an external id was written to, if it ever was."""

@@ -217,3 +217,31 @@ def test_a_stream_the_crm_cannot_write_is_refused_before_any_call(emulator, conf
 def test_state_of_an_empty_stream_is_still_echoed(config):
     output = write(config, [state("crm_companies", 0), record("crm_companies", company(1)), state("crm_companies", 1)])
     assert [m.type for m in output if m.type != Type.LOG] == [Type.STATE, Type.STATE]
+
+
+def test_a_contact_whose_email_changed_stays_one_contact(emulator, config):
+    write(config, sync_messages())
+    crm_id_before = next(
+        c["id"] for c in emulator.objects("contacts") if c["properties"]["email"] == "person2@example.com"
+    )
+
+    changed = [contact(1), contact(2, email="person2.new@example.com"), contact(3)]
+    counts = summary(write(config, sync_messages(crm_contacts=changed)))
+
+    assert (counts["sent"], counts["updated"], counts["created"]) == (1, 1, 0)
+    emails = {c["id"]: c["properties"]["email"] for c in emulator.objects("contacts")}
+    assert len(emails) == 3
+    assert emails[crm_id_before] == "person2.new@example.com"
+    assert emulator.call_count("POST /crm/v3/objects/contacts/batch/update") == 1
+
+
+def test_an_object_the_crm_no_longer_has_is_upserted_again(emulator, config):
+    write(config, sync_messages())
+    emulator.reset()  # as if the objects were deleted in HubSpot
+
+    changed = [contact(1, city="Oslo"), contact(2), contact(3)]
+    counts = summary(write(config, sync_messages(crm_contacts=changed)))
+
+    assert (counts["sent"], counts["created"], counts["failed"]) == (1, 1, 0)
+    [restored] = emulator.objects("contacts")
+    assert restored["properties"]["city"] == "Oslo"

@@ -149,8 +149,8 @@ def test_state_store_remembers_crm_ids_hashes_and_runs(tmp_path):
         run_id = store.start_run("t")
         store.finish_run(run_id, RunCounts(received=2, sent=1, created=1, api_calls=4, quota_remaining=99))
     with StateStore(path, now=lambda: NOW) as reopened:
-        assert reopened.stored_hashes("t", "crm_deals", ["d1", "d2"]) == {"d1": "h2"}
-        assert reopened.stored_hashes("other", "crm_deals", ["d1"]) == {}
+        assert reopened.stored_objects("t", "crm_deals", ["d1", "d2"]) == {"d1": ("901", "h2")}
+        assert reopened.stored_objects("other", "crm_deals", ["d1"]) == {}
         assert reopened.crm_id("t", "crm_deals", "d1") == "901"
         [run] = reopened.runs("t")
     assert run["status"] == "succeeded"

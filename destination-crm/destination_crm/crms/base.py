@@ -24,6 +24,7 @@ class ObjectWrite:
     id_value: str
     properties: Mapping[str, str]
     content_hash: str
+    crm_id: str | None = None  # set when the CRM already holds this object: update it by id
 
     @property
     def dedupe_key(self) -> str:
@@ -39,6 +40,7 @@ class WriteOutcome:
     crm_id: str | None = None
     created: bool = False
     error: str | None = None
+    error_category: str | None = None
 
     @property
     def accepted(self) -> bool:

@@ -25,6 +25,7 @@ DEFAULT_BASE_URL = "https://api.hubapi.com"
 DEFAULT_API_PREFIX = "/crm/v3"
 STATUS_BAD_REQUEST = 400
 STATUS_CONFLICT = 409
+OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
 
 
 class HubSpotCrm(CrmModule):
@@ -113,12 +114,22 @@ class HubSpotCrm(CrmModule):
         return self._mappings[stream].map(record)
 
     def upsert(self, stream: str, writes: list[ObjectWrite]) -> list[WriteOutcome]:
-        """Ensure the custom properties once per run, then upsert the batch."""
+        """Ensure the custom properties once per run, then write the batch.
+
+        Objects the CRM already holds are updated by their CRM id, so a contact whose email changed
+        stays one contact; an id HubSpot no longer knows (merged or deleted there) falls back to an
+        upsert on the mapping's key. New objects are upserted on the key.
+        """
         mapping = self._mappings[stream]
         if mapping.object_type not in self._objects_ready:
             self._ensure_properties(mapping)
             self._objects_ready.add(mapping.object_type)
-        return self._upsert_isolating(mapping, writes)
+        known = [write for write in writes if write.crm_id]
+        outcomes = self._write_isolating(mapping, known, "update") if known else []
+        gone = {o.write.external_id for o in outcomes if o.error_category == OBJECT_NOT_FOUND}
+        outcomes = [o for o in outcomes if o.write.external_id not in gone]
+        unknown = [write for write in writes if not write.crm_id or write.external_id in gone]
+        return outcomes + (self._write_isolating(mapping, unknown, "upsert") if unknown else [])
 
     def _ensure_properties(self, mapping: ObjectMapping) -> None:
         path = f"{self._prefix}/properties/{mapping.object_type}"
@@ -144,25 +155,30 @@ class HubSpotCrm(CrmModule):
             )
         self._logger.info("created HubSpot %s property %s", mapping.object_type, definition.name)
 
-    def _upsert_isolating(self, mapping: ObjectMapping, writes: list[ObjectWrite]) -> list[WriteOutcome]:
-        """Upsert; when HubSpot rejects the whole batch (400), halve it until the bad records stand alone."""
-        inputs = [
-            {
-                "id": write.id_value,
-                "idProperty": mapping.id_property,
-                "properties": dict(write.properties),
-                "objectWriteTraceId": str(index),
-            }
-            for index, write in enumerate(writes)
-        ]
-        path = f"{self._prefix}/objects/{mapping.object_type}/batch/upsert"
+    def _write_isolating(self, mapping: ObjectMapping, writes: list[ObjectWrite], verb: str) -> list[WriteOutcome]:
+        """Batch `verb`; when HubSpot rejects the whole batch (400), halve it until the bad records stand alone."""
+        inputs = [batch_input(mapping, write, verb, str(index)) for index, write in enumerate(writes)]
+        path = f"{self._prefix}/objects/{mapping.object_type}/batch/{verb}"
         response = self._http.request("POST", path, json={"inputs": inputs})
         if response.status_code != STATUS_BAD_REQUEST:
             return match_outcomes(writes, body_of(response), mapping.id_property)
         if len(writes) == 1:
             return [WriteOutcome(writes[0], error=describe_error(body_of(response)))]
         half = len(writes) // 2
-        return self._upsert_isolating(mapping, writes[:half]) + self._upsert_isolating(mapping, writes[half:])
+        return self._write_isolating(mapping, writes[:half], verb) + self._write_isolating(mapping, writes[half:], verb)
+
+
+def batch_input(mapping: ObjectMapping, write: ObjectWrite, verb: str, trace: str) -> dict[str, Any]:
+    """One input of a batch call: by CRM id for an update, by the mapping's key for an upsert."""
+    properties = dict(write.properties)
+    if verb == "update":
+        return {"id": write.crm_id, "properties": properties, "objectWriteTraceId": trace}
+    return {
+        "id": write.id_value,
+        "idProperty": mapping.id_property,
+        "properties": properties,
+        "objectWriteTraceId": trace,
+    }
 
 
 def require_unique(mapping: ObjectMapping, definition: PropertyDefinition, existing: Mapping[str, Any]) -> None:
@@ -187,6 +203,7 @@ def describe_error(error: Mapping[str, Any]) -> str:
 def match_outcomes(writes: list[ObjectWrite], body: Mapping[str, Any], id_property: str) -> list[WriteOutcome]:
     """Pair each write with its result or error via objectWriteTraceId (else the id value)."""
     trace_by_key = {write.dedupe_key: str(index) for index, write in enumerate(writes)}
+    trace_by_key.update({write.crm_id.casefold(): str(index) for index, write in enumerate(writes) if write.crm_id})
     outcomes: dict[str, WriteOutcome] = {}
     for result in body.get("results") or []:
         id_value = str((result.get("properties") or {}).get(id_property) or "")
@@ -199,7 +216,10 @@ def match_outcomes(writes: list[ObjectWrite], body: Mapping[str, Any], id_proper
     for error in body.get("errors") or []:
         traces = error_traces(error, trace_by_key, len(writes))
         for trace in traces:
-            outcomes.setdefault(trace, WriteOutcome(writes[int(trace)], error=describe_error(error)))
+            outcomes.setdefault(
+                trace,
+                WriteOutcome(writes[int(trace)], error=describe_error(error), error_category=error.get("category")),
+            )
         if not traces:
             unmatched.append(describe_error(error))
     missing = "; ".join(unmatched) or "HubSpot returned neither a result nor an error for this input"
