@@ -12,12 +12,6 @@ from store2crm.sandbox.generator import Dataset
 from store2crm.sandbox.store_emulator import StoreEmulator
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # The CDK's standard suite marks tests with these; pyproject runs with --strict-markers.
-    config.addinivalue_line("markers", "image_tests: runs the connector's Docker image")
-    config.addinivalue_line("markers", "requires_creds: needs real credentials")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Image tests need a Docker daemon and a built image; `airbyte-cdk image test` runs them.
     kept = [item for item in items if item.get_closest_marker("image_tests") is None]
