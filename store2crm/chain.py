@@ -178,6 +178,7 @@ def _dbt_location_args(target_path: Path | None) -> list[str]:
 def _warehouse_env(warehouse: Path) -> Iterator[None]:
     """Point dbt's profile at `warehouse` for the duration of a with-block."""
     previous = os.environ.get("STORE2CRM_WAREHOUSE")
+    Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
     os.environ["STORE2CRM_WAREHOUSE"] = str(Path(warehouse).resolve())
     try:
         yield
