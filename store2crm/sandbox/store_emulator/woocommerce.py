@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from store2crm.sandbox.generator import Dataset
 from store2crm.sandbox.server import Request, Response
 from store2crm.sandbox.store_emulator import woocommerce_payloads as payloads
-from store2crm.sandbox.store_emulator.base import DialectSettings
+from store2crm.sandbox.store_emulator.base import DialectSettings, MalformedPick
+from store2crm.sandbox.store_emulator.faults import BAD_DATE, BAD_MONEY, Fault
 
 WC_NAMESPACE = "/wp-json/wc/v3"
 PLUGIN_NAMESPACE = "/wp-json/store2crm/v1"  # docs/contracts.md: companion plugin namespace
@@ -36,6 +37,8 @@ BOOLEAN_FALSE = ("", "0", "false", "no", "off")
 # rest_parse_date(): the ISO 8601 shapes WordPress accepts for date-time params
 WP_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$")
 WC_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MALFORMED_DATE_KEYS = ("date_created", "date_created_gmt")
+MALFORMED_MONEY_KEYS = ("total", "price", "credit_limit")
 
 
 def wp_error(status: int, code: str, message: str, **data: Any) -> Response:
@@ -120,6 +123,40 @@ class WooCommerceDialect:
             f"consumer_key={self.settings.consumer_key} consumer_secret={self.settings.consumer_secret}"
         )
 
+    def is_api_call(self, request: Request) -> bool:
+        """Every request reaches WordPress, so every one can fail."""
+        return True
+
+    def fault_response(self, fault: Fault, request: Request, retry_after: int) -> Response:
+        """Store API's rate-limit error, WordPress maintenance mode, or its critical-error response."""
+        headers = {"Retry-After": str(retry_after)}
+        if fault.kind == "throttled":
+            response = wp_error(429, "rate_limit_exceeded", "Too many requests. Please wait and try again.")
+        elif fault.kind == "down":
+            response = wp_error(503, "maintenance", "Briefly unavailable for scheduled maintenance.")
+        else:
+            response = wp_error(
+                fault.status, "internal_server_error", "There has been a critical error on this website."
+            )
+            headers = {}
+        response.headers.update(headers)
+        return response
+
+    def malform(self, request: Request, response: Response, pick: MalformedPick) -> None:
+        """Give picked records of a list (or item) response a zero date or a non-numeric amount."""
+        path = request.path.rstrip("/")
+        item = ITEM_RE.match(path)
+        collection = ROUTES.get(path) or (ROUTES.get(item["collection"]) if item else None)
+        if collection is None:
+            return
+        records = response.body if isinstance(response.body, list) else [response.body]
+        for record in records:
+            kind = pick(collection.stream, str(record.get("id")))
+            keys = MALFORMED_DATE_KEYS if kind == "date" else MALFORMED_MONEY_KEYS
+            for key in keys if kind else ():
+                if key in record:
+                    record[key] = BAD_DATE if kind == "date" else BAD_MONEY
+
     def handle(self, request: Request, base_url: str) -> Response:
         """Route one request the way WordPress does: auth errors, then route, then params, then permission."""
         if not request.path.startswith((WC_NAMESPACE, PLUGIN_NAMESPACE)):
@@ -197,6 +234,8 @@ class WooCommerceDialect:
         total = len(records)
         pages = math.ceil(total / params.per_page)
         start = params.offset if params.offset is not None else (params.page - 1) * params.per_page
+        if self.settings.faults.settings.repeat_last_page and total and start >= total:
+            start = (pages - 1) * params.per_page
         body = [mapper(record) for record in records[start : start + params.per_page]]
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
         kept = [(k, v) for k, v in request.query_pairs if k != "page"]

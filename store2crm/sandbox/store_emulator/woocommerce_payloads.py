@@ -136,7 +136,7 @@ def customer_payload(customer: dict[str, Any], ctx: PayloadContext) -> dict[str,
     }
 
 
-def _allocate(amount: int, weights: list[int]) -> list[int]:
+def allocate(amount: int, weights: list[int]) -> list[int]:
     """Split `amount` cents across lines by weight; the last line takes the rounding remainder."""
     total = sum(weights) or 1
     shares = [amount * w // total for w in weights[:-1]]
@@ -146,9 +146,9 @@ def _allocate(amount: int, weights: list[int]) -> list[int]:
 def _order_lines(order: dict[str, Any]) -> list[dict[str, Any]]:
     items = order.get("line_items") or []
     subtotals = [_cents(item["total"]) for item in items]
-    discounts = _allocate(_cents(order.get("discount_total")), subtotals)
+    discounts = allocate(_cents(order.get("discount_total")), subtotals)
     totals = [s - d for s, d in zip(subtotals, discounts, strict=True)]
-    taxes = _allocate(_cents(order.get("tax_total")), totals)
+    taxes = allocate(_cents(order.get("tax_total")), totals)
     lines = []
     for item, subtotal, total, tax in zip(items, subtotals, totals, taxes, strict=True):
         lines.append(
