@@ -20,6 +20,8 @@ FAKE_CONNECTOR = textwrap.dedent(
         print(json.dumps(message), flush=True)
     emit({"type": "LOG", "log": {"level": "INFO", "message": "config at " + config_path}})
     emit({"type": "LOG", "log": {"level": "INFO", "message": "mode " + oct(os.stat(config_path).st_mode & 0o777)}})
+    passed = {name: json.load(open(path)) for name, path in args.items() if name != "--config"}
+    emit({"type": "LOG", "log": {"level": "INFO", "message": "passed " + json.dumps(passed, sort_keys=True)}})
     if verb == "echo":
         for line in sys.stdin:
             emit({"type": "STATE", "state": json.loads(line)["state"]})
@@ -79,5 +81,6 @@ def test_crash_without_trace_reports_stderr(fake_connector: str) -> None:
 
 
 def test_catalog_and_state_are_passed_as_files(fake_connector: str) -> None:
-    messages = list(run_connector(fake_connector, "read", config={"n": 2}, catalog={"streams": []}, state=[]))
-    assert messages[-1]["record"]["data"] == {"n": 2}
+    messages = run_connector(fake_connector, "read", config={"n": 2}, catalog={"streams": []}, state=[{"a": 1}])
+    logs = [m["log"]["message"] for m in messages if m["type"] == "LOG"]
+    assert logs[2] == 'passed {"--catalog": {"streams": []}, "--state": [{"a": 1}]}'
