@@ -34,10 +34,14 @@ class Request:
 class Response:
     """What a route handler returns: status, JSON-able body and extra headers."""
 
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None, *, drop_connection: bool = False
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers or {}
+        # Fault injection: close the connection without answering (the client sees a reset).
+        self.drop_connection = drop_connection
 
 
 Handler = Callable[[Request], Response]
@@ -91,11 +95,17 @@ class LoopbackServer:
                 self._send(response)
 
             def _send(self, response: Response) -> None:
-                payload = b"" if response.body is None else json.dumps(response.body).encode()
+                if response.drop_connection:
+                    self.close_connection = True
+                    return
+                if isinstance(response.body, bytes):  # CSV and other non-JSON bodies go out as given
+                    payload = response.body
+                else:
+                    payload = b"" if response.body is None else json.dumps(response.body).encode()
+                headers = {"Content-Type": "application/json; charset=utf-8"} | response.headers
                 self.send_response(response.status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
-                for name, value in response.headers.items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)

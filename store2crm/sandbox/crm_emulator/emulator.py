@@ -7,12 +7,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 
 from store2crm.sandbox.crm_emulator.faults import FaultInjector
 from store2crm.sandbox.crm_emulator.hubspot import HubSpotDialect
+from store2crm.sandbox.crm_emulator.salesforce import SalesforceDialect
 from store2crm.sandbox.server import LoopbackServer, Request, Response
 
 DEFAULT_ACCESS_TOKEN = "pat-sandbox"  # noqa: S105 - the sandbox's own token, never a real secret
@@ -47,7 +48,7 @@ class Dialect(Protocol):
         ...
 
 
-DIALECTS: dict[str, Callable[..., Dialect]] = {"hubspot": HubSpotDialect}
+DIALECTS: dict[str, Callable[..., Dialect]] = {"hubspot": HubSpotDialect, "salesforce": SalesforceDialect}
 
 
 class UnknownDialectError(ValueError):
@@ -97,8 +98,9 @@ class CrmEmulator(LoopbackServer):
         self._lock = threading.Lock()
         self._faults = FaultInjector(fault_seed)
         self._faults.configure(error_rate=error_rate, rate_limit_storm=rate_limit_storm)
+        self._clock = epoch_clock(clock)
         self._dialect = DIALECTS[dialect](
-            access_token=access_token, tier=tier, clock=epoch_clock(clock), faults=self._faults, **dialect_options
+            access_token=access_token, tier=tier, clock=self._clock, faults=self._faults, **dialect_options
         )
         self._calls: Counter[tuple[str, int]] = Counter()
 
@@ -108,7 +110,9 @@ class CrmEmulator(LoopbackServer):
 
     def handle(self, request: Request) -> Response:
         """Serve sandbox control paths, else the dialect's API, counting each API call by endpoint."""
-        with self._lock:
+        # Optional dialect hook, entered before queuing for the lock: Salesforce holds row locks there.
+        in_flight = getattr(self._dialect, "in_flight", None)
+        with in_flight(request) if in_flight else nullcontext(), self._lock:
             if request.path.startswith(SANDBOX_PREFIX):
                 return self._sandbox(request)
             endpoint, response = self._dialect.handle(request)
@@ -148,11 +152,27 @@ class CrmEmulator(LoopbackServer):
         rate_limit_storm: int | None = None,
         error_statuses: tuple[int, ...] | None = None,
         seed: int | None = None,
+        reset_rate: float | None = None,
+        timeout_rate: float | None = None,
+        partial_failure_rate: float | None = None,
+        downtime_seconds: float | None = None,
     ) -> None:
-        """Set a 5xx error rate, force the next N API calls to 429, or reseed; unset options stay."""
+        """Set a 5xx error rate, force the next N API calls to 429, or reseed; unset options stay.
+
+        Connection faults: `reset_rate` drops calls unanswered before serving them, `timeout_rate`
+        serves them and then drops the answer (a timeout after the write landed),
+        `partial_failure_rate` fails single inputs of multi-status batches, and `downtime_seconds`
+        answers every API call 503 for that long from now (0 ends a downtime window).
+        """
         with self._lock:
             self._faults.configure(
                 error_rate=error_rate, rate_limit_storm=rate_limit_storm, error_statuses=error_statuses, seed=seed
+            )
+            self._faults.configure_connection(
+                reset_rate=reset_rate,
+                timeout_rate=timeout_rate,
+                partial_failure_rate=partial_failure_rate,
+                down_until=None if downtime_seconds is None else self._clock() + downtime_seconds,
             )
 
     def reset(self) -> None:
@@ -188,6 +208,10 @@ class CrmEmulator(LoopbackServer):
             ("POST", "faults"): self._sandbox_faults,
         }
         handler = handlers.get((request.method, path))
+        dialect_sandbox = getattr(self._dialect, "sandbox", None)  # optional hook for dialect-only controls
+        answer = dialect_sandbox(request) if handler is None and dialect_sandbox else None
+        if answer is not None:
+            return answer
         if handler is None:
             message = f"no sandbox endpoint {request.method} {request.path}"
             return Response(404, {"status": "error", "message": message})
@@ -212,6 +236,13 @@ class CrmEmulator(LoopbackServer):
                 rate_limit_storm=options.get("rate_limit_storm"),
                 error_statuses=tuple(options["error_statuses"]) if "error_statuses" in options else None,
                 seed=options.get("seed"),
+            )
+            downtime = options.get("downtime_seconds")
+            self._faults.configure_connection(
+                reset_rate=options.get("reset_rate"),
+                timeout_rate=options.get("timeout_rate"),
+                partial_failure_rate=options.get("partial_failure_rate"),
+                down_until=None if downtime is None else self._clock() + float(downtime),
             )
         except (ValueError, TypeError, AttributeError) as bad:
             return Response(400, {"status": "error", "message": f"bad fault settings: {bad}"})

@@ -1,4 +1,4 @@
-"""Seeded fault injection shared by the CRM emulator dialects: 5xx error rates and forced 429 storms."""
+"""Seeded fault injection shared by the CRM emulator dialects: 5xx, 429 storms, resets, lost answers, downtime."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ class FaultInjector:
         self.error_rate = 0.0
         self.error_statuses: tuple[int, ...] = DEFAULT_ERROR_STATUSES
         self.storm_remaining = 0
+        # Connection faults: a reset drops the call unread; a timeout serves it, then drops the answer,
+        # which is how a client sees a gateway timeout after the CRM already applied the write.
+        self.reset_rate = 0.0
+        self.timeout_rate = 0.0
+        # Per-input failures inside a multi-status (207) batch write.
+        self.partial_failure_rate = 0.0
+        # Every API call before this epoch second answers 503 (a downtime window).
+        self.down_until = 0.0
 
     def configure(
         self,
@@ -40,6 +48,36 @@ class FaultInjector:
         if seed is not None:
             self._random.seed(seed)
 
+    def configure_connection(
+        self,
+        *,
+        reset_rate: float | None = None,
+        timeout_rate: float | None = None,
+        partial_failure_rate: float | None = None,
+        down_until: float | None = None,
+    ) -> None:
+        """Change only the connection, partial-failure and downtime settings given."""
+        for name, rate in (
+            ("reset_rate", reset_rate),
+            ("timeout_rate", timeout_rate),
+            ("partial_failure_rate", partial_failure_rate),
+        ):
+            if rate is not None:
+                if not 0.0 <= rate <= 1.0:
+                    raise ValueError(f"{name} must lie between 0 and 1")
+                setattr(self, name, rate)
+        if down_until is not None:
+            self.down_until = float(down_until)
+
+    def is_down(self, now: float) -> bool:
+        """True inside a downtime window."""
+        return now < self.down_until
+
+    def draw(self, name: str) -> bool:
+        """True when this call (or input) gets the fault whose rate attribute is `name`."""
+        rate = getattr(self, name)
+        return rate > 0.0 and self._random.random() < rate
+
     def take_storm_call(self) -> bool:
         """True when this call belongs to a forced 429 storm (and uses one of its calls up)."""
         if self.storm_remaining == 0:
@@ -59,4 +97,8 @@ class FaultInjector:
             "error_rate": self.error_rate,
             "error_statuses": list(self.error_statuses),
             "rate_limit_storm_remaining": self.storm_remaining,
+            "reset_rate": self.reset_rate,
+            "timeout_rate": self.timeout_rate,
+            "partial_failure_rate": self.partial_failure_rate,
+            "down_until": self.down_until,
         }
