@@ -73,7 +73,20 @@ class LoadReport:
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        fields = ("received", "unchanged", "sent", "created", "updated", "failed", "api_calls", "quota_remaining")
+        fields = (
+            "received",
+            "unchanged",
+            "sent",
+            "created",
+            "updated",
+            "failed",
+            "queued_for_retry",
+            "dead_lettered",
+            "deferred",
+            "associations_created",
+            "api_calls",
+            "quota_remaining",
+        )
         counts = ", ".join(f"{name} {self.summary[name]}" for name in fields if name in self.summary)
         return f"load: {counts}; {self.states_acknowledged} states acknowledged; {self.seconds:.1f} s"
 

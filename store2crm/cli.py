@@ -147,6 +147,47 @@ def sandbox_crm(dialect: str, tier: str, port: int) -> None:
     serve_crm(dialect=dialect, tier=tier, port=port)
 
 
+@main.group("dead-letters")
+def dead_letters() -> None:
+    """See and resend the records the CRM kept refusing after the whole retry schedule."""
+
+
+sync_state_option = click.option(
+    "--sync-state",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="destination-crm's sync-state store (its sync_state_path).",
+)
+
+
+@dead_letters.command("list")
+@sync_state_option
+def dead_letters_list(sync_state: Path) -> None:
+    """List dead letters: id (stream/external_id), attempts and the CRM's last error.
+
+    Example: store2crm dead-letters list --sync-state store2crm-sync-state.duckdb
+    """
+    from store2crm.dead_letters import list_dead_letters  # noqa: PLC0415 - keeps `store2crm --help` fast
+
+    letters = list_dead_letters(sync_state)
+    for letter in letters:
+        click.echo(str(letter))
+    click.echo(f"{len(letters)} dead letter(s)")
+
+
+@dead_letters.command("replay")
+@sync_state_option
+@click.option("--id", "ids", multiple=True, help="stream/external_id of one dead letter; repeat; all when omitted.")
+def dead_letters_replay(sync_state: Path, ids: tuple[str, ...]) -> None:
+    """Put dead letters back on the retry queue as due now; the next `store2crm load` sends them.
+
+    Example: store2crm dead-letters replay --sync-state store2crm-sync-state.duckdb --id crm_contacts/person-2
+    """
+    from store2crm.dead_letters import replay_dead_letters  # noqa: PLC0415
+
+    click.echo(f"{replay_dead_letters(sync_state, ids)} dead letter(s) re-queued; the next load sends them")
+
+
 def _guard(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Call `function`, turning a connector or dbt failure into a clean CLI error."""
     try:

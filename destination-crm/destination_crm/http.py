@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -17,6 +17,18 @@ MAX_WAIT_SECONDS = 600.0
 REQUEST_TIMEOUT_SECONDS = 60.0
 
 Sleep = Callable[[float], None]
+
+
+class Pacer(Protocol):
+    """Consulted around every attempt: may wait, or raise to refuse a call the quota has no room for."""
+
+    def before_call(self) -> None:
+        """Wait or refuse before one attempt."""
+        ...
+
+    def after_response(self, response: requests.Response) -> None:
+        """Learn from an answer's quota headers."""
+        ...
 
 
 class CrmHttpClient:
@@ -38,6 +50,8 @@ class CrmHttpClient:
         sleep: Sleep,
         logger: logging.Logger,
         session: requests.Session | None = None,
+        pacer: Pacer | None = None,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._session = session or requests.Session()
@@ -46,6 +60,8 @@ class CrmHttpClient:
         self._backoff = backoff_strategy
         self._sleep = sleep
         self._logger = logger
+        self._pacer = pacer
+        self._timeout = timeout
         self.calls = 0
         self.last_response: requests.Response | None = None
 
@@ -91,12 +107,16 @@ class CrmHttpClient:
     def _send(
         self, method: str, path: str, body: Any, params: Mapping[str, str] | None
     ) -> requests.Response | requests.RequestException:
+        if self._pacer is not None:
+            self._pacer.before_call()
         self.calls += 1
         try:
             response = self._session.request(
-                method, self._base_url + path, json=body, params=params, timeout=REQUEST_TIMEOUT_SECONDS
+                method, self._base_url + path, json=body, params=params, timeout=self._timeout
             )
         except requests.RequestException as exc:
             return exc
         self.last_response = response
+        if self._pacer is not None:
+            self._pacer.after_response(response)
         return response

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer
-from destination_messages import TOKEN, catalog, sync_messages
+from destination_messages import TOKEN, catalog, contact, record, sync_messages
 
 
 def run_cli(*args: str, stdin: str = "") -> list[dict]:
@@ -49,3 +49,25 @@ def test_check_and_write_over_the_protocol(emulator, config, tmp_path):
     ]
     assert json.loads(summary.removeprefix("store2crm-summary "))["created"] == 8
     assert len(emulator.objects("contacts")) == 3
+
+
+def test_state_messages_are_echoed_with_fields_the_cdk_does_not_know(emulator, config, tmp_path):
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    catalog_path = tmp_path / "catalog.json"
+    catalog_path.write_text(json.dumps(ConfiguredAirbyteCatalogSerializer.dump(catalog())))
+    state = {
+        "type": "STATE",
+        "state": {
+            "type": "STREAM",
+            "id": 42,
+            "stream": {"stream_descriptor": {"name": "crm_contacts"}, "stream_state": {"position": 1}},
+            "platformField": {"kept": True},
+        },
+    }
+    stdin = json.dumps(AirbyteMessageSerializer.dump(record("crm_contacts", contact(1)))) + "\n"
+    stdin += json.dumps(state) + "\n"
+
+    output = run_cli("write", "--config", str(config_path), "--catalog", str(catalog_path), stdin=stdin)
+
+    assert [m for m in output if m["type"] == "STATE"] == [state]

@@ -21,6 +21,7 @@ from destination_messages import (
 )
 
 from destination_crm import DestinationCrm
+from destination_crm.crms import CRM_MODULES
 from destination_crm.destination import SUMMARY_PREFIX
 from destination_crm.state_store import StateStore
 
@@ -50,6 +51,13 @@ def test_first_sync_creates_every_object_with_string_properties(emulator, config
         "created": 8,
         "updated": 0,
         "failed": 0,
+        "queued_for_retry": 0,
+        "dead_lettered": 0,
+        "deferred": 0,
+        "in_dead_letters": 0,
+        "retried": 0,
+        "associations_created": 3,  # deal -> contact for each of the 3 deals
+        "associations_failed": 0,
         "api_calls": 0,
         "quota_remaining": 0,
     }
@@ -198,7 +206,8 @@ def test_unknown_crm_names_the_valid_ones(config):
     config["crm"] = "pipedrive"
     status = DestinationCrm(sleep=refuse_sleep).check(logging.getLogger("test"), config)
     assert status.status == Status.FAILED
-    assert status.message == "unknown crm 'pipedrive': choose one of hubspot"
+    assert status.message == f"unknown crm 'pipedrive': choose one of {', '.join(sorted(CRM_MODULES))}"
+    assert "hubspot" in CRM_MODULES
 
 
 def test_batch_size_above_the_cap_is_refused(config):

@@ -52,7 +52,8 @@ def crm(shared: tuple[CrmEmulator, FakeClock]) -> CrmEmulator:
     """The shared emulator, wiped clean, its clock back at START and no faults configured."""
     emulator, shared_clock = shared
     shared_clock.now = START
-    emulator.configure_faults(error_rate=0.0, rate_limit_storm=0)
+    emulator.configure_faults(error_rate=0.0, rate_limit_storm=0, reset_rate=0.0, timeout_rate=0.0)
+    emulator.configure_faults(partial_failure_rate=0.0, downtime_seconds=0)
     emulator.reset()
     return emulator
 
@@ -549,3 +550,56 @@ def test_serve_crm_prints_url_and_token_and_stops_cleanly() -> None:
     assert len(lines) == 1 and TOKEN in lines[0] and base_url.startswith("http://127.0.0.1:")
     assert response.headers["X-HubSpot-RateLimit-Max"] == "190"
     assert not server.is_alive()
+
+
+# -- search and connection faults ----------------------------------------------------------------
+
+
+def test_search_filters_on_lastmodifieddate_sorts_and_pages(crm, shared):
+    _, clock = shared
+    upsert_contacts(crm, *(by_email(f"p{n}@example.com") for n in range(3)))
+    clock.advance(60)
+    cutoff = int(clock.now.timestamp() * 1000)
+    upsert_contacts(crm, by_email("p1@example.com", firstname="Changed"), by_email("p9@example.com"))
+    body = {
+        "filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(cutoff)}]}],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": ["email", "firstname"],
+        "limit": 1,
+    }
+    first = post(crm, f"{CONTACTS}/search", body)
+    assert first.status_code == 200 and "X-HubSpot-RateLimit-Remaining" not in first.headers
+    page = first.json()
+    assert page["total"] == 2 and page["paging"]["next"]["after"] == "1"
+    second = post(crm, f"{CONTACTS}/search", {**body, "after": "1"}).json()
+    assert {r["properties"]["email"] for r in page["results"] + second["results"]} == {
+        "p1@example.com",
+        "p9@example.com",
+    }
+    assert "paging" not in second
+    assert post(crm, f"{CONTACTS}/search", {**body, "limit": 201}).status_code == 400
+    assert post(crm, f"{CONTACTS}/search", {**body, "after": "10000"}).status_code == 400
+
+
+def test_downtime_answers_503_until_it_ends(crm, shared):
+    _, clock = shared
+    crm.configure_faults(downtime_seconds=30)
+    assert get(crm, CONTACTS).status_code == 503
+    clock.advance(30)
+    assert get(crm, CONTACTS).status_code == 200
+
+
+def test_a_timeout_applies_the_write_but_drops_the_answer(crm):
+    crm.configure_faults(timeout_rate=1.0)
+    with pytest.raises(requests.ConnectionError):
+        upsert_contacts(crm, by_email("lost@example.com"))
+    crm.configure_faults(timeout_rate=0.0)
+    assert [c["properties"]["email"] for c in crm.objects("contacts")] == ["lost@example.com"]
+
+
+def test_partial_failures_fail_single_inputs_of_a_multi_status_batch(crm):
+    crm.configure_faults(partial_failure_rate=1.0)
+    answer = upsert_contacts(crm, by_email("a@example.com", "0"), by_email("b@example.com", "1"))
+    crm.configure_faults(partial_failure_rate=0.0)
+    assert answer.status_code == 207 and answer.json()["numErrors"] == 2
+    assert crm.objects("contacts") == []

@@ -27,7 +27,7 @@ class RecordingCrm(CrmModule):
         self._ids: dict[str, str] = {}
 
     @classmethod
-    def from_config(cls, config, *, sleep, logger):
+    def from_config(cls, config, *, sleep, logger, clock):
         return cls()
 
     target = "recording:test"
@@ -117,7 +117,9 @@ def test_flush_sends_parent_streams_first(store):
     assert crm.calls == [["crm_companies:c"], ["crm_contacts:p"]]
 
 
-def test_failed_and_rejected_records_are_counted_reported_and_retried_next_run(store):
+def test_failed_records_are_queued_and_retried_when_due_rejected_ones_reported(tmp_path):
+    clock = {"now": NOW}
+    store = StateStore(tmp_path / "state.duckdb", now=lambda: clock["now"])
     crm = RecordingCrm(failing=frozenset({"e1"}))
     sink = BatchSink(crm, store, batch_size=3)
     for record in records(3):
@@ -126,19 +128,28 @@ def test_failed_and_rejected_records_are_counted_reported_and_retried_next_run(s
     sink.flush()
     messages = [m.log.message for m in sink.drain_messages()]
     assert messages == [
-        "crm_contacts record e1 failed: VALIDATION_ERROR bad value",
+        "crm_contacts record e1 failed: VALIDATION_ERROR bad value (retry 1 of 4 at 2026-11-01T00:00:30+00:00)",
         "crm_contacts record bad: field value is missing",
     ]
     assert sink.counts == RunCounts(received=4, sent=3, created=2, failed=2)
     assert sink.drain_messages() == []
+    assert store.queue_counts("recording:test") == {"queued": 1}
 
     crm.failing = frozenset()
-    rerun = BatchSink(crm, store, batch_size=3)
+    too_soon = BatchSink(crm, store, batch_size=3)
     for record in records(3):
-        rerun.add("crm_contacts", record)
-    rerun.flush()
+        too_soon.add("crm_contacts", record)
+    too_soon.flush()
+    too_soon.send_due()
+    assert len(crm.calls) == 1 and too_soon.counts.unchanged == 2
+
+    clock["now"] = NOW.add(seconds=30)
+    rerun = BatchSink(crm, store, batch_size=3)
+    rerun.send_due()  # due queue entries go out even when the record does not come again
     assert crm.calls[-1] == ["crm_contacts:e1"]
-    assert rerun.counts.unchanged == 2
+    assert (rerun.counts.retried, rerun.counts.created) == (1, 1)
+    assert store.queue_counts("recording:test") == {}
+    store.close()
 
 
 def test_state_store_remembers_crm_ids_hashes_and_runs(tmp_path):

@@ -10,9 +10,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+# error_category of outcomes the CRM never judged: the daily budget ran out, or the CRM could not be reached.
+OVER_BUDGET = "DAILY_BUDGET"
+UNREACHABLE = "UNREACHABLE"
+
 
 class RecordRejected(ValueError):
     """A record that cannot be mapped to a CRM object; the message names the field at fault."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """An association between two objects, named by stream and external id; the CRM ids come later."""
+
+    from_stream: str
+    from_external_id: str
+    to_stream: str
+    to_external_id: str
+    type_id: int
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class ObjectWrite:
     properties: Mapping[str, str]
     content_hash: str
     crm_id: str | None = None  # set when the CRM already holds this object: update it by id
+    links: tuple[Link, ...] = ()
 
     @property
     def dedupe_key(self) -> str:
@@ -47,6 +63,20 @@ class WriteOutcome:
         """True when the CRM stored the object."""
         return self.error is None
 
+    @property
+    def deferred(self) -> bool:
+        """True when the write was held back to stay inside the daily budget (never sent)."""
+        return self.error_category == OVER_BUDGET
+
+
+@dataclass(frozen=True)
+class ResolvedLink:
+    """A link whose two ends the CRM holds, by CRM id."""
+
+    link: Link
+    from_crm_id: str
+    to_crm_id: str
+
 
 def content_hash(id_value: str, properties: Mapping[str, str]) -> str:
     """Stable hash of what would be sent for one object: equal hashes mean nothing to send."""
@@ -59,11 +89,17 @@ class CrmModule(ABC):
 
     name: ClassVar[str]
     batch_cap: ClassVar[int]
+    writes_associations: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, sleep: Callable[[float], None], logger: logging.Logger
+        cls,
+        config: Mapping[str, Any],
+        *,
+        sleep: Callable[[float], None],
+        logger: logging.Logger,
+        clock: Callable[[], float],
     ) -> CrmModule:
         """Build from the destination config; raise AirbyteTracedException (config_error) naming what is wrong."""
 
@@ -97,4 +133,23 @@ class CrmModule(ABC):
 
     @abstractmethod
     def upsert(self, stream: str, writes: list[ObjectWrite]) -> list[WriteOutcome]:
-        """Create or update up to `batch_cap` objects of `stream`; one outcome per write."""
+        """Create or update up to `batch_cap` objects of `stream`; one outcome per write.
+
+        Budget exhaustion and an unreachable CRM come back as outcomes (OVER_BUDGET, UNREACHABLE);
+        only configuration errors raise.
+        """
+
+    def prepare(self, stream: str) -> None:
+        """Set up what writing `stream` needs (custom properties); learns the quota on the way."""
+        return None
+
+    def daily_available(self) -> int | None:
+        """Calls the run may still make today (remaining quota minus the reserve); None when unknown."""
+        return None
+
+    def associate(self, links: list[ResolvedLink]) -> list[str | None]:
+        """Create up to `batch_cap` associations of one stream pair; an error text or None per link.
+
+        Raise BudgetExhausted when the daily budget has no room for the call.
+        """
+        raise NotImplementedError(f"{self.name} does not write associations")

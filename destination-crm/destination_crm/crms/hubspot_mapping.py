@@ -9,7 +9,7 @@ from typing import Any
 
 import pendulum
 
-from destination_crm.crms.base import ObjectWrite, RecordRejected, content_hash
+from destination_crm.crms.base import Link, ObjectWrite, RecordRejected, content_hash
 
 # HubSpot's default deal pipeline and its stage ids (knowledge.hubspot.com, "Set up and customize pipelines").
 DEFAULT_PIPELINE = "default"
@@ -17,6 +17,29 @@ DEAL_STAGES = {"open": "appointmentscheduled", "won": "closedwon", "lost": "clos
 
 # The unique custom property that companies and deals are upserted by (idProperty needs hasUniqueValue).
 EXTERNAL_ID_PROPERTY = "store2crm_external_id"
+
+# Associations v4 HUBSPOT_DEFINED type ids (api-facts.md): the direction is from -> to.
+CONTACT_TO_COMPANY = 279
+PARENT_TO_CHILD_COMPANY = 13
+DEAL_TO_CONTACT = 3
+DEAL_TO_COMPANY = 341
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A foreign key column that becomes an association; `from_other` when the other object is the `from` end."""
+
+    column: str
+    to_stream: str
+    type_id: int
+    from_other: bool = False
+
+    def link(self, stream: str, external_id: str, other: str) -> Link:
+        """The association between this record and the object its column names."""
+        if self.from_other:
+            return Link(self.to_stream, other, stream, external_id, self.type_id)
+        return Link(stream, external_id, self.to_stream, other, self.type_id)
+
 
 Converter = Callable[[Any], str]
 
@@ -133,6 +156,8 @@ class ObjectMapping:
     columns: Mapping[str, tuple[str, Converter]]
     constants: Mapping[str, str] = field(default_factory=dict)
     custom_properties: tuple[PropertyDefinition, ...] = ()
+    links: tuple[LinkSpec, ...] = ()
+    owned: frozenset[str] = frozenset()  # properties the CRM owns: never written, left out of the hash
 
     def map(self, record: Mapping[str, Any]) -> ObjectWrite:
         """Map one record; RecordRejected names the record and the field at fault."""
@@ -145,19 +170,27 @@ class ObjectMapping:
                 f"{self.stream} record {external_id}: {self.id_column} is empty, "
                 f"and HubSpot upserts {self.object_type} by {self.id_property}"
             )
-        properties = dict(self.constants)
+        properties = {k: v for k, v in self.constants.items() if k not in self.owned}
         for column, (prop, convert) in self.columns.items():
+            if prop in self.owned:
+                continue
             try:
                 properties[prop] = convert(record.get(column))
             except ValueError as exc:
                 raise RecordRejected(f"{self.stream} record {external_id}: field {column}: {exc}") from exc
         properties[self.id_property] = id_value
+        links = tuple(
+            spec.link(self.stream, external_id, other)
+            for spec in self.links
+            if (other := as_text(record.get(spec.column)).strip())
+        )
         return ObjectWrite(
             stream=self.stream,
             external_id=external_id,
             id_value=id_value,
             properties=properties,
             content_hash=content_hash(id_value, properties),
+            links=links,
         )
 
 
@@ -195,6 +228,7 @@ CONTACTS = ObjectMapping(
         PropertyDefinition("store2crm_segments", "Store segments", "string", "textarea"),
         text_property("store2crm_company_external_id", "Store company external id"),
     ),
+    links=(LinkSpec("company_external_id", "crm_companies", CONTACT_TO_COMPANY),),
 )
 
 COMPANIES = ObjectMapping(
@@ -224,6 +258,7 @@ COMPANIES = ObjectMapping(
         number_property("store2crm_count_orders", "Store orders"),
         number_property("store2crm_total_revenue", "Store revenue (net of refunds)"),
     ),
+    links=(LinkSpec("parent_external_id", "crm_companies", PARENT_TO_CHILD_COMPANY, from_other=True),),
 )
 
 DEALS = ObjectMapping(
@@ -251,6 +286,10 @@ DEALS = ObjectMapping(
         text_property("store2crm_order_status", "Order status"),
         text_property("store2crm_contact_external_id", "Contact external id"),
         text_property("store2crm_company_external_id", "Company external id"),
+    ),
+    links=(
+        LinkSpec("contact_external_id", "crm_contacts", DEAL_TO_CONTACT),
+        LinkSpec("company_external_id", "crm_companies", DEAL_TO_COMPANY),
     ),
 )
 

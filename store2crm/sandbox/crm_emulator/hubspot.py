@@ -33,6 +33,7 @@ from store2crm.sandbox.crm_emulator.hubspot_schema import (
     default_schema,
     property_definition,
 )
+from store2crm.sandbox.crm_emulator.hubspot_search import SEARCH_REQUESTS_PER_SECOND, SEARCH_RESULT_CAP, search
 from store2crm.sandbox.crm_emulator.limits import DailyQuota, RollingWindow
 from store2crm.sandbox.crm_emulator.store import ObjectStore, StoredRecord
 from store2crm.sandbox.server import Request, Response
@@ -73,6 +74,7 @@ _ROUTES = (
     _Route("POST", "objects", "/{object_type}/batch/create", "batch_create"),
     _Route("POST", "objects", "/{object_type}/batch/update", "batch_update"),
     _Route("POST", "objects", "/{object_type}/batch/read", "batch_read"),
+    _Route("POST", "objects", "/{object_type}/search", "search"),
     _Route("GET", "objects", "/{object_type}", "list_objects"),
     _Route("GET", "objects", "/{object_type}/{object_id}", "get_object"),
     _Route("POST", "properties", "/{object_type}/batch/create", "batch_create_properties"),
@@ -132,6 +134,8 @@ class HubSpotDialect:
         window_seconds: float = HUBSPOT_WINDOW_SECONDS,
         window_limit: int | None = None,
         daily_limit: int | None = None,
+        search_per_second: int = SEARCH_REQUESTS_PER_SECOND,
+        search_result_cap: int = SEARCH_RESULT_CAP,
     ) -> None:
         if tier not in HUBSPOT_TIERS:
             raise ValueError(f"unknown HubSpot tier {tier!r}; valid tiers: {', '.join(HUBSPOT_TIERS)}")
@@ -141,6 +145,8 @@ class HubSpotDialect:
         self._faults = faults
         self._window = RollingWindow(tier_window if window_limit is None else window_limit, window_seconds)
         self._daily = DailyQuota(tier_daily if daily_limit is None else daily_limit)
+        self._search_window = RollingWindow(search_per_second, 1.0)
+        self._search_result_cap = search_result_cap
         self._router = _Router(path_prefix.rstrip("/"), api_version)
         self.reset()
 
@@ -155,6 +161,7 @@ class HubSpotDialect:
         self._associations: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
         self._window.clear()
         self._daily.clear()
+        self._search_window.clear()
 
     def object_names(self) -> tuple[str, ...]:
         """The object types this account holds."""
@@ -179,20 +186,29 @@ class HubSpotDialect:
         if request.headers.get("authorization") != f"Bearer {self._token}":
             return endpoint, error_response(401, AUTH_FAILED, "INVALID_AUTHENTICATION")
         now = self._clock()
-        response = self._admit(now) or self._serve(request, matched)
-        response.headers.update(self._rate_headers(now))
+        if self._faults.draw("reset_rate"):
+            return endpoint, Response(0, drop_connection=True)
+        searching = matched is not None and matched[0].action == "search"
+        response = self._admit(now, searching) or self._serve(request, matched)
+        if not searching:  # search answers carry no rate-limit headers (api-facts.md)
+            response.headers.update(self._rate_headers(now))
+        if self._faults.draw("timeout_rate"):
+            response.drop_connection = True  # served, but the client never hears back
         return endpoint, response
 
-    def _admit(self, now: float) -> Response | None:
-        """A 429 when a forced storm, the daily quota or the rolling window refuses the call."""
+    def _admit(self, now: float, searching: bool = False) -> Response | None:
+        """A 503 in downtime; a 429 when a forced storm, the daily quota or the rolling window refuses the call."""
+        if self._faults.is_down(now):
+            return error_response(503, "Service Unavailable (sandbox downtime window)")
         policy = None
-        if self._faults.take_storm_call() or self._window.remaining(now) == 0:
+        window = self._search_window if searching else self._window
+        if self._faults.take_storm_call() or window.remaining(now) == 0:
             policy = "TEN_SECONDLY_ROLLING"
         if self._daily.remaining(now) == 0:
             policy = "DAILY"
         if policy is not None:
             return error_response(429, RATE_LIMIT_MESSAGES[policy], errorType="RATE_LIMIT", policyName=policy)
-        self._window.admit(now)
+        window.admit(now)
         self._daily.admit(now)
         status = self._faults.draw_error()
         if status is not None:
@@ -311,6 +327,19 @@ class HubSpotDialect:
             return error_response(404, "resource not found")
         return Response(200, self._render(record, self._requested(request, spec)))
 
+    def _search(self, request: Request, object_type: str) -> Response:
+        spec = self._object_type(object_type)
+        schema = self._schemas[spec.name]
+        answer = search(
+            self._stores[spec.name].records(),
+            self._json(request),
+            kinds={name: definition["type"] for name, definition in schema.items()},
+            default_properties=list(spec.default_read),
+            render=self._render,
+            result_cap=self._search_result_cap,
+        )
+        return Response(200, answer)
+
     # -- object helpers -------------------------------------------------------------------------
 
     def _run_batch(
@@ -329,6 +358,10 @@ class HubSpotDialect:
         store.begin()
         for position, item in enumerate(inputs):
             trace_id = item.get("objectWriteTraceId")
+            if partial and self._faults.draw("partial_failure_rate"):
+                injected = InputError(500, "INTERNAL_ERROR", "internal error (injected by the sandbox)", atomic=False)
+                errors.append(injected.batch_error(trace_id))
+                continue
             try:
                 result = apply(position, item)
             except InputError as failure:
