@@ -16,10 +16,13 @@ from typing import Any
 import duckdb
 
 from store2crm.protocol import ConnectorError, run_connector
-from store2crm.raw_layer import RawLayer
+from store2crm.raw_layer import CRM_RAW_SCHEMA, RAW_SCHEMA, RawLayer
 
 SOURCE_MODULE = "source_store"
 DESTINATION_MODULE = "destination_crm"
+READBACK_MODULE = "destination_crm.readback"
+# CRMs the read-back source can read (destination_crm/readback.py).
+READBACK_CRMS = frozenset({"hubspot"})
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 # Parents before children: contacts reference companies, deals reference both.
 CRM_STREAMS = ("crm_companies", "crm_contacts", "crm_deals")
@@ -32,6 +35,7 @@ LOAD_FETCH_ROWS = 1_000
 class ExtractReport:
     """What one extract did."""
 
+    stage: str = "extract"
     records: Counter[str] = field(default_factory=Counter)
     states_saved: int = 0
     seconds: float = 0.0
@@ -39,7 +43,7 @@ class ExtractReport:
     def __str__(self) -> str:
         per_stream = ", ".join(f"{name} {count}" for name, count in sorted(self.records.items())) or "nothing new"
         return (
-            f"extract: {sum(self.records.values())} records ({per_stream}); "
+            f"{self.stage}: {sum(self.records.values())} records ({per_stream}); "
             f"{self.states_saved} states saved; {self.seconds:.1f} s"
         )
 
@@ -108,22 +112,37 @@ def configured_catalog(catalog: dict[str, Any]) -> dict[str, Any]:
     return {"streams": streams}
 
 
-def discover(source_config: dict[str, Any]) -> dict[str, Any]:
-    """Run source-store `discover` and return its catalog."""
-    for message in run_connector(SOURCE_MODULE, "discover", config=source_config):
+def discover(module: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Run a source's `discover` and return its catalog."""
+    for message in run_connector(module, "discover", config=config):
         if message["type"] == "CATALOG":
             return message["catalog"]
-    raise ConnectorError("source-store discover ended without a catalog")
+    raise ConnectorError(f"{module} discover ended without a catalog")
 
 
 def extract(source_config: dict[str, Any], warehouse: Path, connection_name: str = "default") -> ExtractReport:
     """Read the store through source-store into the raw layer, resuming from the saved state."""
+    return land(SOURCE_MODULE, source_config, warehouse, connection_name, RAW_SCHEMA)
+
+
+def read_back(destination_config: dict[str, Any], warehouse: Path) -> ExtractReport | None:
+    """Read the CRM-owned fields changed in the CRM since the last run into `raw_crm`.
+
+    Returns None for a CRM whose read-back source does not exist yet.
+    """
+    if destination_config.get("crm") not in READBACK_CRMS:
+        return None
+    return land(READBACK_MODULE, destination_config, warehouse, "crm-readback", CRM_RAW_SCHEMA)
+
+
+def land(module: str, config: dict[str, Any], warehouse: Path, connection_name: str, schema: str) -> ExtractReport:
+    """Run a source's `read` through the protocol and land its records in `schema`, state with them."""
     started = time.monotonic()
-    catalog = configured_catalog(discover(source_config))
-    report = ExtractReport()
-    with RawLayer(warehouse, connection_name) as raw:
+    catalog = configured_catalog(discover(module, config))
+    report = ExtractReport(stage="extract" if module == SOURCE_MODULE else "read-back")
+    with RawLayer(warehouse, connection_name, schema) as raw:
         raw.prepare((s["stream"]["name"], s["stream"]["json_schema"]) for s in catalog["streams"])
-        messages = run_connector(SOURCE_MODULE, "read", config=source_config, catalog=catalog, state=raw.saved_states())
+        messages = run_connector(module, "read", config=config, catalog=catalog, state=raw.saved_states())
         for message in messages:
             if message["type"] == "RECORD":
                 record = message["record"]

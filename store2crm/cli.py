@@ -74,19 +74,36 @@ def load(destination_config: Path, warehouse: Path) -> None:
 
 
 @main.command()
+@click.option("--destination-config", type=click.Path(path_type=Path, exists=True), required=True)
+@warehouse_option
+def readback(destination_config: Path, warehouse: Path) -> None:
+    """Read CRM-owned fields changed in the CRM since the last run into `raw_crm` (HubSpot).
+
+    Example: store2crm readback --destination-config destination.json --warehouse wh.duckdb
+    """
+    click.echo(_read_back_line(_guard(chain.read_back, _read_config(destination_config), warehouse)))
+
+
+def _read_back_line(report: chain.ExtractReport | None) -> str:
+    return str(report) if report is not None else "read-back: not available for this CRM yet; skipped"
+
+
+@main.command()
 @click.option("--source-config", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--destination-config", type=click.Path(path_type=Path, exists=True), required=True)
 @warehouse_option
 @click.option("--connection", default="default", show_default=True, help="Name under which the state is saved.")
 def run(source_config: Path, destination_config: Path, warehouse: Path, connection: str) -> None:
-    """Run the whole chain once: extract, transform, load.
+    """Run the whole chain once: extract, read back CRM-owned fields, transform, load.
 
     Example: store2crm run --source-config source.json --destination-config destination.json
     """
     warehouse.parent.mkdir(parents=True, exist_ok=True)
+    destination = _read_config(destination_config)
     click.echo(str(_guard(chain.extract, _read_config(source_config), warehouse, connection)))
+    click.echo(_read_back_line(_guard(chain.read_back, destination, warehouse)))
     click.echo(str(_guard(chain.transform, warehouse)))
-    click.echo(str(_guard(chain.load, _read_config(destination_config), warehouse)))
+    click.echo(str(_guard(chain.load, destination, warehouse)))
 
 
 @main.command()

@@ -15,6 +15,8 @@ import orjson
 import pendulum
 
 RAW_SCHEMA = "raw_store"
+# Where CRM-owned fields read back from the CRM land (the destination's read-back source).
+CRM_RAW_SCHEMA = "raw_crm"
 STATE_SCHEMA = "_store2crm"
 # Records held per stream before they are written; keeps memory flat however large the store is.
 FLUSH_EVERY_RECORDS = 5_000
@@ -80,12 +82,13 @@ class RawLayer:
     before it.
     """
 
-    def __init__(self, warehouse: Path, connection_name: str = "default") -> None:
+    def __init__(self, warehouse: Path, connection_name: str = "default", schema: str = RAW_SCHEMA) -> None:
         self.connection_name = connection_name
+        self.schema = schema
         self.sync_id = str(uuid.uuid4())
         self._db = duckdb.connect(str(warehouse))
         self._db.execute("SET TimeZone = 'UTC'")
-        self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
         self._db.execute(
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.source_state ("
@@ -104,13 +107,13 @@ class RawLayer:
             self._tables[name] = table
 
     def _create_or_widen(self, table: StreamTable) -> None:
-        target = f"{RAW_SCHEMA}.{quote(table.name)}"
+        target = f"{self.schema}.{quote(table.name)}"
         wanted = {**AIRBYTE_COLUMNS, **table.columns}
         existing = {
             row[0]
             for row in self._db.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-                [RAW_SCHEMA, table.name],
+                [self.schema, table.name],
             ).fetchall()
         }
         if not existing:
@@ -170,7 +173,7 @@ class RawLayer:
     def row_counts(self) -> dict[str, int]:
         """Rows in each raw table this writer prepared."""
         return {
-            name: self._db.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.{quote(name)}").fetchone()[0]
+            name: self._db.execute(f"SELECT count(*) FROM {self.schema}.{quote(name)}").fetchone()[0]
             for name in self._tables
         }
 
@@ -194,7 +197,7 @@ class RawLayer:
         )
         all_columns = ", ".join(quote(c) for c in [*AIRBYTE_COLUMNS, *table.columns])
         self._db.execute(
-            f"INSERT INTO {RAW_SCHEMA}.{quote(table.name)} ({all_columns}) "
+            f"INSERT INTO {self.schema}.{quote(table.name)} ({all_columns}) "
             f"SELECT _airbyte_raw_id, _airbyte_extracted_at, "
             f"to_json({{'sync_id': '{self.sync_id}', 'changes': {table.typecast_changes()}}}), 0, "
             f"{table.typed_select()} "
