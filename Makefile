@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test lint docs bench clean
+.PHONY: install demo test lint docs bench eval clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ docs: install
 
 bench: install
 	$(BIN)/python -m store2crm.bench
+
+eval: install
+	$(BIN)/python -m store2crm.evaluate identity --scale 2000 --scale 20000
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs .store2crm
