@@ -27,6 +27,7 @@ class StoreConfig:
     page_size: int
     lookback: timedelta
     connection: Mapping[str, Any]
+    requests_per_second: float | None = None
 
 
 def parse_config(config: Mapping[str, Any]) -> StoreConfig:
@@ -41,6 +42,9 @@ def parse_config(config: Mapping[str, Any]) -> StoreConfig:
     lookback = config.get("lookback_window_seconds", DEFAULT_LOOKBACK_SECONDS)
     if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
         raise ConfigError(f"lookback_window_seconds must be a non-negative integer, got {lookback!r}")
+    rate = config.get("requests_per_second")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0):
+        raise ConfigError(f"requests_per_second must be a positive number, got {rate!r}")
     connection = config.get(platform)
     if not isinstance(connection, Mapping):
         raise ConfigError(f"platform is {platform!r} but the config has no {platform!r} connection object")
@@ -51,6 +55,7 @@ def parse_config(config: Mapping[str, Any]) -> StoreConfig:
         page_size=page_size,
         lookback=timedelta(seconds=lookback),
         connection=connection,
+        requests_per_second=float(rate) if rate is not None else None,
     )
 
 

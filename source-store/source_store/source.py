@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airbyte_cdk.models import AirbyteConnectionStatus, FailureType, Status
+from airbyte_cdk.models import (
+    AirbyteCatalog,
+    AirbyteConnectionStatus,
+    AirbyteMessage,
+    AirbyteStateMessage,
+    ConfiguredAirbyteCatalog,
+    FailureType,
+    Status,
+)
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -16,7 +24,34 @@ from source_store.platforms import Platform, get_platform
 
 
 class SourceStore(AbstractSource):
-    """Streams customers, orders, abandoned_checkouts, events, products, companies, company_contacts."""
+    """Streams customers, orders, abandoned_checkouts, events, products, companies, company_contacts.
+
+    A platform module that offers `declarative_source(config, raw, catalog, state)` (custom REST)
+    is read by the declarative source it generates; the others by their own streams.
+    """
+
+    def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
+        """The catalog of the platform's streams."""
+        declarative = _declarative(config)
+        if declarative is not None:
+            source, runtime = declarative
+            return source.discover(logger, runtime)
+        return super().discover(logger, config)
+
+    def read(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: list[AirbyteStateMessage] | None = None,
+    ) -> Iterator[AirbyteMessage]:
+        """Read the configured streams (delegating to a generated declarative source where there is one)."""
+        declarative = _declarative(config, catalog, state)
+        if declarative is not None:
+            source, runtime = declarative
+            yield from source.read(logger, runtime, catalog, state)
+            return
+        yield from super().read(logger, config, catalog, state)
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Report exactly what is wrong with the config or credentials, without quoting secrets."""
@@ -43,6 +78,29 @@ class SourceStore(AbstractSource):
             raise AirbyteTracedException(
                 message=str(error), internal_message=str(error), failure_type=FailureType.config_error
             ) from error
+
+
+def _declarative(
+    config: Mapping[str, Any],
+    catalog: ConfiguredAirbyteCatalog | None = None,
+    state: list[AirbyteStateMessage] | None = None,
+) -> tuple[Any, dict[str, Any]] | None:
+    try:
+        platform, store_config = _load(config)
+    except ConfigError as error:
+        raise AirbyteTracedException(
+            message=str(error), internal_message=str(error), failure_type=FailureType.config_error
+        ) from error
+    build = getattr(platform, "declarative_source", None)
+    if build is None:
+        return None
+    try:
+        source = build(store_config, config, catalog, state)
+    except ConfigError as error:
+        raise AirbyteTracedException(
+            message=str(error), internal_message=str(error), failure_type=FailureType.config_error
+        ) from error
+    return source, platform.runtime_config(store_config)
 
 
 def _load(config: Mapping[str, Any]) -> tuple[Platform, StoreConfig]:

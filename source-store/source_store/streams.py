@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, Type
+from airbyte_cdk.models.airbyte_protocol import (  # the protocol models, re-exported by the CDK
+    AirbyteRecordMessageMeta,
+    AirbyteRecordMessageMetaChange,
+    Change,
+    Reason,
+)
+from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http import HttpStream
 from requests.auth import AuthBase
 
+from source_store.changes import CHANGES_KEY
 from source_store.config import StoreConfig
 from source_store.cursor import Admission, CursorWindow
 
@@ -36,6 +47,7 @@ class StoreStream(HttpStream, ABC):
         mapper: Mapper,
         config: StoreConfig,
         authenticator: AuthBase | None,
+        api_budget: APIBudget | None = None,
     ) -> None:
         self._name = name
         self._cursor_field = cursor_field
@@ -48,7 +60,8 @@ class StoreStream(HttpStream, ABC):
             ordered=ordered,
         )
         self._page_end = False
-        super().__init__(authenticator=authenticator)
+        self.counts: Counter[str] = Counter()
+        super().__init__(authenticator=authenticator, api_budget=api_budget)
 
     @property
     def name(self) -> str:
@@ -76,26 +89,65 @@ class StoreStream(HttpStream, ABC):
         """Checkpoint after the last record of each page (see the class docstring)."""
         return 1 if self._page_end else None
 
-    def emit_page(self, raw_records: Iterable[Mapping[str, Any]], *, last_page: bool) -> Iterator[dict[str, Any]]:
-        """Map one page, drop what the cursor rules out, and mark the page's end for a checkpoint."""
+    def emit_page(
+        self, raw_records: Iterable[Mapping[str, Any]], *, last_page: bool
+    ) -> Iterator[dict[str, Any] | AirbyteMessage]:
+        """Map one page, drop what the cursor rules out, and mark the page's end for a checkpoint.
+
+        A record with change notes goes out as a RECORD message whose `meta.changes` carries
+        them (Destinations V2 land these in `_airbyte_meta`); the notes also stay in `extra`.
+        """
         kept = [record for record in map(self._canonical, raw_records) if record is not None]
         if last_page:
             self.window.finish_traversal()
         for index, record in enumerate(kept):
             self._page_end = index == len(kept) - 1
-            yield record
+            yield self._with_meta(record)
         self._page_end = False
+
+    def read_summary(self) -> str:
+        """One line counting what this read emitted, changed and skipped (logged at the end of a read)."""
+        counts = self.counts
+        return (
+            f"{self.name}: {counts['emitted']} records emitted, {counts['with_changes']} with nulled fields "
+            f"(change notes in _airbyte_meta and extra._changes), {counts['no_cursor']} without a usable cursor, "
+            f"{counts['skipped']} skipped as unmappable"
+        )
+
+    def _with_meta(self, record: dict[str, Any]) -> dict[str, Any] | AirbyteMessage:
+        self.counts["emitted"] += 1
+        notes = (record.get("extra") or {}).get(CHANGES_KEY)
+        if not notes:
+            return record
+        self.counts["with_changes"] += 1
+        changes = [
+            AirbyteRecordMessageMetaChange(
+                field=note["field"], change=Change.NULLED, reason=Reason.PLATFORM_SERIALIZATION_ERROR
+            )
+            for note in notes
+        ]
+        return AirbyteMessage(
+            type=Type.RECORD,
+            record=AirbyteRecordMessage(
+                stream=self.name,
+                data=record,
+                emitted_at=int(time.time() * 1000),
+                meta=AirbyteRecordMessageMeta(changes=changes),
+            ),
+        )
 
     def _canonical(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
         try:
             record = self._mapper(raw)
         except ValueError as error:
+            self.counts["skipped"] += 1
             self.logger.error(f"{self.name}: record skipped, it cannot be mapped: {error}")
             return None
         admission = self.window.admit(record)
         if admission is Admission.TOO_OLD:
             return None
         if admission is Admission.NO_CURSOR:
+            self.counts["no_cursor"] += 1
             self.logger.warning(
                 f"{self.name} record {record['id']}: {self.cursor_field} is missing or not a timestamp; "
                 "emitted without moving the cursor (the raw value is kept in `extra`)"

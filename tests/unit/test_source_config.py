@@ -71,7 +71,8 @@ def test_invalid_woocommerce_connection(connection, page_size, message):
 
 
 def test_unknown_platform_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="unknown platform 'shopfy'; valid platforms: woocommerce"):
+    valid = ", ".join(sorted(PLATFORMS))
+    with pytest.raises(ConfigError, match=f"unknown platform 'shopfy'; valid platforms: {valid}"):
         get_platform("shopfy")
 
 
@@ -90,7 +91,7 @@ def test_spec_enum_matches_the_registry_and_marks_secrets():
 def test_check_reports_config_errors_without_secrets():
     status = SourceStore().check(logging.getLogger("test"), {**VALID, "platform": "magento2"})
     assert status.status == Status.FAILED
-    assert status.message == "unknown platform 'magento2'; valid platforms: woocommerce"
+    assert status.message == f"unknown platform 'magento2'; valid platforms: {', '.join(sorted(PLATFORMS))}"
 
 
 def test_retry_after_header_in_seconds_or_http_date():
@@ -101,3 +102,15 @@ def test_retry_after_header_in_seconds_or_http_date():
     assert retry_after_seconds(None, now) is None
     assert retry_after_seconds("soon", now) is None
     assert RetryAfterBackoff(clock=lambda: now).backoff_time(None, 1) is None
+
+
+def test_requests_per_second_gives_every_stream_of_a_store_one_shared_budget():
+    from source_store.platforms import woocommerce  # noqa: PLC0415
+
+    streams = woocommerce.streams(parse_config({**VALID, "requests_per_second": 4}))
+    budgets = {id(stream._http_client._api_budget) for stream in streams}
+    assert len(budgets) == 1
+    [policy] = streams[0]._http_client._api_budget._policies
+    assert [(rate.limit, rate.interval) for rate in policy._bucket.rates] == [(4, 1000)]
+    with pytest.raises(ConfigError, match="requests_per_second must be a positive number"):
+        parse_config({**VALID, "requests_per_second": 0})

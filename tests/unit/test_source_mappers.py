@@ -126,7 +126,7 @@ def test_order_addresses_are_canonical_and_empty_shipping_is_null():
 
 def test_order_refunds_are_positive_and_make_a_paid_order_partially_refunded():
     order = map_order(ORDER)
-    assert order["refunds"] == [{"id": "726", "amount": 10.0, "reason": "Damaged", "extra": {}}]
+    assert order["refunds"] == [{"id": "726", "amount": 10.0, "reason": "Damaged", "created_at": None, "extra": {}}]
     assert order["financial_status"] == "partially_refunded"
     assert order["fulfillment_status"] == "unfulfilled"
     assert order["cancelled_at"] is None
@@ -360,7 +360,7 @@ def test_companion_event_occurs_at_creation_and_unknown_type_is_kept():
     assert event["extra"] == {}
     odd = map_event({"id": 10, "type": "wishlist_add", "date_created_gmt": "2026-10-01T10:00:00"})
     assert odd["type"] is None
-    assert odd["extra"] == {"type": "wishlist_add"}
+    assert odd["extra"] == {"type": "wishlist_add", "_changes": [NULLED("type")]}
 
 
 def test_companion_company_and_contact():
@@ -384,3 +384,36 @@ def test_companion_company_and_contact():
         {"id": 3, "company_id": 12, "customer_id": 25, "role": "approver", "date_modified_gmt": "2026-10-01T10:00:00"}
     )
     assert (contact["company_id"], contact["customer_id"], contact["role"]) == ("12", "25", "approver")
+
+
+def NULLED(field):
+    return {"field": field, "change": "NULLED", "reason": "PLATFORM_SERIALIZATION_ERROR"}
+
+
+def test_refunds_from_the_refunds_endpoint_carry_their_date_and_positive_amount():
+    dated = {"id": 726, "date_created_gmt": "2026-10-02T09:30:00", "amount": "10.00", "reason": "Damaged"}
+    order = map_order({**ORDER, "refunds": [dated]})
+    assert order["refunds"][0]["created_at"] == "2026-10-02T09:30:00Z"
+    assert order["refunds"][0]["amount"] == 10.0
+    assert order["financial_status"] == "partially_refunded"
+
+
+def test_trashed_order_is_a_tombstone_keeping_its_status_before_trash():
+    trashed = {
+        **ORDER,
+        "status": "trash",
+        "refunds": [],
+        "meta_data": [*ORDER.get("meta_data", []), {"id": 9, "key": "_wp_trash_meta_status", "value": "completed"}],
+    }
+    order = map_order(trashed)
+    assert order["deleted_at"] == order["updated_at"]
+    assert (order["financial_status"], order["fulfillment_status"]) == ("paid", "fulfilled")
+    assert map_order({**ORDER, "refunds": []})["deleted_at"] is None
+
+
+def test_unreadable_total_and_date_are_nulled_with_change_notes_and_kept_raw():
+    order = map_order({**ORDER, "total": "N/A", "date_created_gmt": "0000-00-00 00:00:00"})
+    assert order["total"] is None and order["created_at"] is None
+    assert order["extra"]["total"] == "N/A"
+    assert order["extra"]["date_created_gmt"] == "0000-00-00 00:00:00"
+    assert order["extra"]["_changes"] == [NULLED("total"), NULLED("date_created_gmt")]

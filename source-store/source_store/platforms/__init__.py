@@ -9,7 +9,7 @@ from typing import Protocol
 from airbyte_cdk.sources.streams import Stream
 
 from source_store.config import ConfigError, StoreConfig
-from source_store.platforms import woocommerce
+from source_store.platforms import custom_rest, magento, shopify, woocommerce
 
 
 class Platform(Protocol):
@@ -26,7 +26,8 @@ class Platform(Protocol):
         ...
 
 
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (woocommerce,)}
+# Add a platform: import its module here and list it below (and give it a connection object in spec.json).
+PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (woocommerce, custom_rest, shopify, magento)}
 
 
 def get_platform(name: object) -> Platform:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http.error_handlers import (
     BackoffStrategy,
     ErrorHandler,
@@ -23,8 +24,10 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import Erro
 from airbyte_cdk.sources.streams.http.requests_native_auth import BasicHttpAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_store.budget import store_budget
 from source_store.config import ConfigError, StoreConfig
-from source_store.cursor import format_timestamp
+from source_store.cursor import format_timestamp, parse_timestamp
+from source_store.keyset import KeysetTraversal
 from source_store.pagination import PageNumberPaginator
 from source_store.platforms.woocommerce_mappers import (
     map_abandoned_checkout,
@@ -40,6 +43,10 @@ from source_store.streams import Mapper, StoreStream
 NAME = "woocommerce"
 MAX_PAGE_SIZE = 100  # WooCommerce REST API docs, "Pagination": per_page is capped at 100.
 TOTAL_PAGES_HEADER = "X-WP-TotalPages"  # WooCommerce REST API docs, "Pagination".
+TOTAL_HEADER = "X-WP-Total"  # WooCommerce REST API docs, "Pagination".
+MODIFIED_KEY = "date_modified_gmt"  # what `orderby=modified` sorts on, in GMT
+# WooCommerce REST docs: `status` takes a list; `any` leaves out trashed orders, so trash is asked for by name.
+ORDERS_WITH_TRASH = "any,trash"
 CORE_API = "wp-json/wc/v3/"
 COMPANION_API = "wp-json/store2crm/v1/"  # docs/contracts.md: companion plugin namespace.
 # `modified_after` keeps records modified strictly after the given second.
@@ -62,11 +69,12 @@ class Resource:
     cursor_field: str = "updated_at"
     modified_filter: bool = True
     companion: bool = False
+    refunds: bool = False
 
 
 RESOURCES = (
     Resource("customers", CORE_API + "customers", map_customer, modified_filter=False),
-    Resource("orders", CORE_API + "orders", map_order),
+    Resource("orders", CORE_API + "orders", map_order, refunds=True),
     Resource("abandoned_checkouts", COMPANION_API + "abandoned-checkouts", map_abandoned_checkout, companion=True),
     Resource("events", COMPANION_API + "events", map_event, cursor_field="occurred_at", companion=True),
     Resource("products", CORE_API + "products", map_product),
@@ -106,19 +114,33 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 
 class WooCommerceStream(StoreStream):
-    """One WooCommerce endpoint, paged with `page`/`per_page` and `X-WP-TotalPages`.
+    """One WooCommerce endpoint.
 
-    Endpoints with a `modified_after` filter are asked for `orderby=modified&order=asc`, so the
-    state advances after every page. `customers` has no modified filter in WooCommerce: every
-    incremental read scans all customers (`role=all`, ⌈customers / page_size⌉ requests) and keeps
-    those with `date_modified_gmt` at or after the cursor; its state moves only once the whole
-    scan is done, since the scan is in id order, not modification order.
+    Endpoints with a `modified_after` filter are read as a keyset traversal (see
+    `source_store.keyset`): every request is page 1 of `modified_after=<last second seen - 1 s>`,
+    `orderby=modified&order=asc`, with ids already emitted at that second dropped, so records
+    changed during the read cannot shift a later record onto a page already read. The read ends
+    at the second it started in (`modified_before`), so every second it reads is closed; changes
+    after that are the next read's. The state advances after every page.
+
+    `customers` has no modified filter in WooCommerce: every incremental read scans all
+    customers (`role=all`, `orderby=id`, ⌈customers / page_size⌉ requests) and keeps those with
+    `date_modified_gmt` at or after the cursor; its state moves only once the whole scan is
+    done, since the scan is in id order, not modification order.
     """
 
-    def __init__(self, resource: Resource, config: StoreConfig) -> None:
+    def __init__(
+        self,
+        resource: Resource,
+        config: StoreConfig,
+        api_budget: APIBudget | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.resource = resource
+        self.clock = clock
         self._connection = woocommerce_connection(config)
         self._paginator = PageNumberPaginator(TOTAL_PAGES_HEADER)
+        self._keyset: KeysetTraversal | None = None
         super().__init__(
             name=resource.name,
             cursor_field=resource.cursor_field,
@@ -126,6 +148,7 @@ class WooCommerceStream(StoreStream):
             mapper=resource.mapper,
             config=config,
             authenticator=BasicHttpAuthenticator(self._connection["consumer_key"], self._connection["consumer_secret"]),
+            api_budget=api_budget,
         )
 
     @property
@@ -144,9 +167,15 @@ class WooCommerceStream(StoreStream):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
-        """Read every page of one traversal, with a fresh paginator."""
+        """Read every page of one traversal, with a fresh paginator, then log what was read."""
         self._paginator = PageNumberPaginator(TOTAL_PAGES_HEADER)
-        yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        self._keyset = None
+        if self.resource.modified_filter:
+            # End at the second the read starts in: a closed second can lose records, never gain any.
+            self._keyset = KeysetTraversal(self.window.floor, self.config.page_size, until=self.clock())
+        if self._keyset is None or not self._keyset.done:
+            yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        self.logger.info(self.read_summary())
 
     def request_params(
         self,
@@ -154,20 +183,37 @@ class WooCommerceStream(StoreStream):
         stream_slice: Mapping[str, Any] | None = None,
         next_page_token: Mapping[str, Any] | None = None,
     ) -> MutableMapping[str, Any]:
-        """Paging, ordering and the `modified_after` lower bound (GMT, no offset)."""
-        params: dict[str, Any] = {"per_page": self.config.page_size, "page": self._paginator.page}
-        if not self.resource.modified_filter:
-            return {**params, "role": "all", "orderby": "id", "order": "asc"}
-        after = format_timestamp(self.window.floor - MODIFIED_AFTER_EXCLUSIVE).removesuffix("Z")
-        return {**params, "modified_after": after, "dates_are_gmt": "true", "orderby": "modified", "order": "asc"}
+        """Paging, ordering and the keyset window's `modified_after`/`modified_before` (GMT, no offset)."""
+        if self._keyset is None:
+            page = {"per_page": self.config.page_size, "page": self._paginator.page}
+            return {**page, "role": "all", "orderby": "id", "order": "asc"}
+        window = self._keyset.request()
+        params: dict[str, Any] = {
+            "per_page": self.config.page_size,
+            "page": window.page,
+            "modified_after": _gmt(window.since - MODIFIED_AFTER_EXCLUSIVE),
+            "dates_are_gmt": "true",
+            "orderby": "id" if window.by_id else "modified",
+            "order": "asc",
+        }
+        if window.until is not None:
+            params["modified_before"] = _gmt(window.until)
+        if self.resource.refunds and self._connection.get("include_trashed_orders"):
+            params["status"] = ORDERS_WITH_TRASH
+        return params
 
     def request_kwargs(self, *_: Any, **__: Any) -> Mapping[str, Any]:
         """Never wait forever on a silent store."""
         return {"timeout": REQUEST_TIMEOUT_SECONDS}
 
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        """Delegate to this traversal's paginator."""
-        return self._paginator.next_page_token()
+        """The keyset window or page number to read next, or None when the traversal is done."""
+        if self._keyset is None:
+            return self._paginator.next_page_token()
+        if self._keyset.done:
+            return None
+        window = self._keyset.request()
+        return {"since": format_timestamp(window.since), "page": window.page, "by_id": window.by_id}
 
     def parse_response(self, response: requests.Response, **_: Any) -> Iterable[Mapping[str, Any]]:
         """Map one page of records (an absent companion endpoint reads as empty)."""
@@ -180,8 +226,45 @@ class WooCommerceStream(StoreStream):
                 message=f"{self.name}: {urlsplit(response.url).path} did not answer with a JSON list",
                 failure_type=FailureType.system_error,
             )
-        has_next = self._paginator.observe(response, len(body))
-        yield from self.emit_page(body, last_page=not has_next)
+        if self._keyset is None:
+            last_page = not self._paginator.observe(response, len(body))
+        else:
+            keys = [(str(raw.get("id")), parse_timestamp(raw.get(MODIFIED_KEY))) for raw in body]
+            keep = self._keyset.take(
+                keys, total=_int_header(response, TOTAL_HEADER), total_pages=_int_header(response, TOTAL_PAGES_HEADER)
+            )
+            body = [body[index] for index in keep]
+            last_page = self._keyset.done
+        if self.resource.refunds and self._connection.get("refund_details", True):
+            body = [self._with_dated_refunds(raw) for raw in body]
+        yield from self.emit_page(body, last_page=last_page)
+
+    def _with_dated_refunds(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Replace an order's embedded refunds by `/orders/<id>/refunds`, which dates each refund.
+
+        One request per order that has refunds; orders whose payload embeds an empty list cost
+        nothing, and payloads of WooCommerce versions that no longer embed refunds are always asked.
+        """
+        if "refunds" in raw and not raw.get("refunds"):
+            return raw
+        if not isinstance(raw.get("id"), int | str) or not str(raw.get("id")).isdigit():
+            return raw  # the mapper reports the record without a usable id
+        url = f"{self.url_base}{CORE_API}orders/{raw['id']}/refunds"
+        refunds: list[Any] = []
+        page = 1
+        while True:
+            _, response = self._http_client.send_request(
+                "GET",
+                url,
+                request_kwargs={"timeout": REQUEST_TIMEOUT_SECONDS},
+                params={"per_page": MAX_PAGE_SIZE, "page": page},
+            )
+            body = response.json()
+            refunds.extend(body if isinstance(body, list) else [])
+            pages = _int_header(response, TOTAL_PAGES_HEADER) or 1
+            if page >= pages or not body:
+                return {**raw, "refunds": refunds}
+            page += 1
 
     def get_error_handler(self) -> ErrorHandler | None:
         """CDK defaults (retry 429/5xx/timeouts) with errors that say what to fix."""
@@ -214,14 +297,25 @@ class WooCommerceStream(StoreStream):
         return overrides
 
 
+def _gmt(moment: datetime) -> str:
+    return format_timestamp(moment).removesuffix("Z")
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
 def _fail(message: str) -> ErrorResolution:
     return ErrorResolution(
         response_action=ResponseAction.FAIL, failure_type=FailureType.config_error, error_message=message
     )
 
 
-def woocommerce_connection(config: StoreConfig) -> Mapping[str, str]:
-    """Validate the `woocommerce` connection object: base_url, consumer_key, consumer_secret."""
+def woocommerce_connection(config: StoreConfig) -> Mapping[str, Any]:
+    """Validate the `woocommerce` connection object: base_url, consumer_key, consumer_secret, options."""
     connection = config.connection
     for key in ("base_url", "consumer_key", "consumer_secret"):
         value = connection.get(key)
@@ -234,12 +328,19 @@ def woocommerce_connection(config: StoreConfig) -> Mapping[str, str]:
         )
     if config.page_size > MAX_PAGE_SIZE:
         raise ConfigError(f"page_size {config.page_size} exceeds WooCommerce's per_page maximum of {MAX_PAGE_SIZE}")
-    return {key: connection[key].strip() for key in ("base_url", "consumer_key", "consumer_secret")}
+    for key in ("include_trashed_orders", "refund_details"):
+        if key in connection and not isinstance(connection[key], bool):
+            raise ConfigError(f"woocommerce.{key} must be true or false")
+    settings: dict[str, Any] = {key: connection[key].strip() for key in ("base_url", "consumer_key", "consumer_secret")}
+    settings["include_trashed_orders"] = connection.get("include_trashed_orders", False)
+    settings["refund_details"] = connection.get("refund_details", True)
+    return settings
 
 
 def streams(config: StoreConfig) -> list[Stream]:
     """Every canonical stream, read from WooCommerce."""
-    return [WooCommerceStream(resource, config) for resource in RESOURCES]
+    budget = store_budget(config.requests_per_second)
+    return [WooCommerceStream(resource, config, budget) for resource in RESOURCES]
 
 
 def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from source_store.changes import CHANGES_KEY, nulled
 from source_store.cursor import format_timestamp, parse_timestamp
 
 # WooCommerce order status → (financial_status, fulfillment_status); WooCommerce keeps one status.
@@ -26,6 +27,8 @@ ORDER_STATUSES: dict[str, tuple[str | None, str | None]] = {
     "refunded": ("refunded", None),
     "failed": ("failed", "unfulfilled"),
 }
+TRASH_STATUS = "trash"  # WooCommerce REST docs: order status enum includes `trash`
+TRASH_META_STATUS = "_wp_trash_meta_status"  # wp_trash_post() saves the pre-trash status here
 ADDRESS_FIELDS = {
     "first_name": "first_name",
     "last_name": "last_name",
@@ -65,11 +68,13 @@ class Payload:
     """A native record read field by field; the fields never read are its `extra`.
 
     A value that cannot be converted is not marked as read, so it survives in `extra`
-    exactly as the platform sent it.
+    exactly as the platform sent it, and a change note (Destinations V2 `_airbyte_meta`
+    style: field, change, reason) is listed under `extra._changes`.
     """
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw = raw
+        self.changes: list[dict[str, str]] = []
         self._read: set[str] = set()
         self._meta = {entry.get("key"): entry for entry in raw.get("meta_data") or [] if isinstance(entry, Mapping)}
         self._meta_read: set[str] = set()
@@ -115,6 +120,8 @@ class Payload:
         converted = None if value is None or value == "" else convert(value)
         if converted is not None or value is None or value == "":
             self._meta_read.add(key)
+        else:
+            self._note(f"meta_data.{key}")
         return converted
 
     def extra(self) -> dict[str, Any]:
@@ -128,6 +135,8 @@ class Payload:
             ]
             if unread:
                 leftovers["meta_data"] = unread
+        if self.changes:
+            leftovers[CHANGES_KEY] = self.changes
         return leftovers
 
     def _convert(self, key: str, convert: Callable[[Any], Any]) -> Any:
@@ -138,7 +147,12 @@ class Payload:
         converted = convert(value)
         if converted is not None:
             self._read.add(key)
+        else:
+            self._note(key)
         return converted
+
+    def _note(self, key: str) -> None:
+        self.changes.append(nulled(key))
 
 
 def map_customer(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,6 +189,9 @@ def map_order(raw: Mapping[str, Any]) -> dict[str, Any]:
     updated_at = payload.timestamp("date_modified_gmt")
     total = payload.money("total")
     status = payload.raw.get("status")
+    trashed = status == TRASH_STATUS
+    if trashed:  # WordPress keeps the status an order had before it was trashed
+        status = payload.meta(TRASH_META_STATUS, _text) or status
     financial, fulfillment = ORDER_STATUSES.get(status, (None, None))
     refunded = sum(refund["amount"] or 0 for refund in refunds)
     if financial == "paid" and refunded > 0:
@@ -197,6 +214,8 @@ def map_order(raw: Mapping[str, Any]) -> dict[str, Any]:
         "fulfillment_status": fulfillment,
         # WooCommerce stores no cancellation time; the last modification is the closest record of it.
         "cancelled_at": updated_at if status == "cancelled" else None,
+        # Trashing an order is its last modification; WooCommerce keeps the time in meta as well.
+        "deleted_at": updated_at if trashed else None,
         "line_items": line_items,
         "refunds": refunds,
         "company_id": payload.meta("_b2b_company_id", _ref),
@@ -315,13 +334,17 @@ def _line_item(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _refund(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """WooCommerce writes refund totals as negative strings; canonical amounts are positive."""
+    """An embedded refund (`total`, negative) or a `/orders/<id>/refunds` item (`amount`, dated).
+
+    Canonical amounts are positive; only the refunds endpoint says when a refund happened.
+    """
     payload = Payload(raw)
-    amount = payload.money("total")
+    amount = payload.money("amount") if "amount" in raw else payload.money("total")
     return {
         "id": payload.ref("id"),
         "amount": abs(amount) if amount is not None else None,
         "reason": payload.text("reason"),
+        "created_at": payload.timestamp("date_created_gmt"),
         "extra": payload.extra(),
     }
 
