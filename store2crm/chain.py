@@ -146,7 +146,7 @@ def land(module: str, config: dict[str, Any], warehouse: Path, connection_name: 
         for message in messages:
             if message["type"] == "RECORD":
                 record = message["record"]
-                raw.add_record(record["stream"], record["data"], record["emitted_at"])
+                raw.add_record(record["stream"], record["data"], record["emitted_at"], record.get("meta"))
                 report.records[record["stream"]] += 1
             elif message["type"] == "STATE":
                 raw.commit_state(_state_stream_name(message["state"]), message["state"])

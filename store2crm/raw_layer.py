@@ -21,6 +21,9 @@ STATE_SCHEMA = "_store2crm"
 # Records held per stream before they are written; keeps memory flat however large the store is.
 FLUSH_EVERY_RECORDS = 5_000
 
+# One entry of `_airbyte_meta.changes`, as the Airbyte protocol's AirbyteRecordMessageMetaChange has it.
+CHANGES_TYPE = "STRUCT(field VARCHAR, change VARCHAR, reason VARCHAR)[]"
+
 AIRBYTE_COLUMNS = {
     "_airbyte_raw_id": "VARCHAR",
     "_airbyte_extracted_at": "TIMESTAMPTZ",
@@ -124,8 +127,10 @@ class RawLayer:
             if name not in existing:
                 self._db.execute(f"ALTER TABLE {target} ADD COLUMN {quote(name)} {sql_type}")
 
-    def add_record(self, stream: str, data: dict[str, Any], emitted_at_ms: int) -> None:
-        """Buffer one record; writes the stream's buffer once it is full."""
+    def add_record(
+        self, stream: str, data: dict[str, Any], emitted_at_ms: int, meta: dict[str, Any] | None = None
+    ) -> None:
+        """Buffer one record (with the source's `meta.changes`, if any); writes the buffer once it is full."""
         table = self._tables.get(stream)
         if table is None:
             raise KeyError(f"record for stream '{stream}' that is not in the configured catalog")
@@ -133,6 +138,7 @@ class RawLayer:
             "_store2crm_record": data,
             "_airbyte_raw_id": str(uuid.uuid4()),
             "_airbyte_extracted_at": pendulum.from_timestamp(emitted_at_ms / 1000).isoformat(),
+            "_source_changes": (meta or {}).get("changes") or [],
         }
         table.buffer.append(orjson.dumps(row))
         if len(table.buffer) >= FLUSH_EVERY_RECORDS:
@@ -191,6 +197,7 @@ class RawLayer:
             "_store2crm_record": "JSON",
             "_airbyte_raw_id": "VARCHAR",
             "_airbyte_extracted_at": "TIMESTAMPTZ",
+            "_source_changes": CHANGES_TYPE,
         }
         unpack = ", ".join(
             f"_store2crm_record -> '$.{_json_path_key(name)}' AS {quote(name)}" for name in record_columns
@@ -199,9 +206,10 @@ class RawLayer:
         self._db.execute(
             f"INSERT INTO {self.schema}.{quote(table.name)} ({all_columns}) "
             f"SELECT _airbyte_raw_id, _airbyte_extracted_at, "
-            f"to_json({{'sync_id': '{self.sync_id}', 'changes': {table.typecast_changes()}}}), 0, "
+            f"to_json({{'sync_id': '{self.sync_id}', "
+            f"'changes': list_concat(_source_changes, {table.typecast_changes()})}}), 0, "
             f"{table.typed_select()} "
-            f"FROM (SELECT _airbyte_raw_id, _airbyte_extracted_at, {unpack} "
+            f"FROM (SELECT _airbyte_raw_id, _airbyte_extracted_at, _source_changes, {unpack} "
             f"FROM read_json(?, format = 'newline_delimited', columns = {_struct_literal(read_columns)}))",
             [str(spool)],
         )

@@ -84,6 +84,28 @@ def test_value_that_does_not_cast_is_nulled_and_noted(tmp_path: Path) -> None:
     ]
 
 
+def test_source_change_notes_land_in_airbyte_meta_beside_typecast_notes(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    source_note = {"field": "total", "change": "NULLED", "reason": "SOURCE_SERIALIZATION_ERROR"}
+    with RawLayer(warehouse) as raw:
+        raw.prepare([("orders", orders_schema())])
+        raw.add_record(
+            "orders",
+            {"id": "3", "platform": "x", "store_id": "s", "updated_at": "never"},
+            EMITTED_AT_MS,
+            {"changes": [source_note]},
+        )
+        raw.add_record("orders", {"id": "4", "platform": "x", "store_id": "s"}, EMITTED_AT_MS)
+        raw.flush()
+    with duckdb.connect(str(warehouse)) as db:
+        metas = dict(db.execute("SELECT id, _airbyte_meta FROM raw_store.orders").fetchall())
+    assert json.loads(metas["3"])["changes"] == [
+        source_note,
+        {"field": "updated_at", "change": "NULLED", "reason": "DESTINATION_TYPECAST_ERROR"},
+    ]
+    assert json.loads(metas["4"])["changes"] == []
+
+
 def test_state_is_saved_with_records_and_read_back(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     with RawLayer(warehouse, connection_name="shop") as raw:
