@@ -31,6 +31,8 @@ PHONE_SHARE = 0.8
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 CONSUMER_DOMAINS = ("example.com", "example.org", "mail.example", "gmail.com", "gmail.com", "googlemail.com")
 ALT_EMAIL_DOMAIN = "example.net"  # only duplicates use it, so it never collides with a base email
+# Unlinked duplicates (a guest order under another mailbox, no phone) use their own domain.
+UNLINKED_EMAIL_DOMAIN = "example.info"
 CURRENCY = "USD"
 TAX_BASIS_POINTS = 800
 FREE_SHIPPING_CENTS = 7_500
@@ -211,13 +213,27 @@ class Dataset:
         return str(value)
 
 
-def generate(seed: int = 42, scale: int = 500, now: pendulum.DateTime | None = None) -> Dataset:
-    """Generate a store of `scale` true people, deterministically for a seed and `now`."""
+def generate(
+    seed: int = 42,
+    scale: int = 500,
+    now: pendulum.DateTime | None = None,
+    *,
+    unlinked_duplicate_share: float = 0.0,
+) -> Dataset:
+    """Generate a store of `scale` true people, deterministically for a seed and `now`.
+
+    `unlinked_duplicate_share` turns that share of the planted duplicate guest orders into ones
+    that share no identifier with their person: same name (maybe mistyped) and address, another
+    mailbox, no phone. Only name + address matching can find those. The default (0.0) keeps every
+    duplicate sharing a normalised email or phone.
+    """
+    if not 0.0 <= unlinked_duplicate_share <= 1.0:
+        raise ValueError("unlinked_duplicate_share must be between 0 and 1")
     if scale < 1:
         raise ValueError("scale must be at least 1")
     if scale > len(AREA_CODES) * PHONES_PER_AREA:
         raise ValueError(f"scale above {len(AREA_CODES) * PHONES_PER_AREA} would reuse phone numbers")
-    return _Builder(seed, scale, now or DEFAULT_NOW).build()
+    return _Builder(seed, scale, now or DEFAULT_NOW, unlinked_duplicate_share).build()
 
 
 class _Names:
@@ -279,6 +295,7 @@ class _OrderPlan:
     guest: bool
     duplicate: bool = False
     company_id: str | None = None
+    unlinked: bool = False
 
 
 class _Records:
@@ -318,6 +335,14 @@ class _Records:
                 email = self.names.email_variant(email)
         return {"first_name": first, "last_name": last, "email": email, "phone": phone}
 
+    def unlinked_identity(self, person: Person) -> dict[str, Any]:
+        """A record of the person under a mailbox no other person uses and no phone (maybe a name typo)."""
+        first, last = person.first_name, person.last_name
+        if self.rng.random() < 0.3:
+            first = self.names.typo(first)
+        email = f"{first[0]}.{last}.{person.index + 1}@{UNLINKED_EMAIL_DOMAIN}".lower()
+        return {"first_name": first, "last_name": last, "email": email, "phone": None}
+
     def address(self, person: Person, ident: dict[str, Any], company: str | None) -> dict[str, Any]:
         """A canonical address object for one record of a person."""
         return {
@@ -338,7 +363,7 @@ class _Records:
     def order(self, plan: _OrderPlan) -> dict[str, Any]:
         """Append a new order for a plan (status fields left for the caller) and record its truth."""
         person = plan.person
-        ident = self.identity(person, plan.duplicate)
+        ident = self.unlinked_identity(person) if plan.unlinked else self.identity(person, plan.duplicate)
         billing = self.address(person, ident, self.company_name_of(person))
         customer_id = None if plan.guest else person.customer_ids[0]
         order_id = self.ds.allocate_id("orders")
@@ -403,12 +428,13 @@ class _Records:
 class _Builder(_Records):
     """Builds one Dataset; every random draw happens in a fixed order so a seed replays exactly."""
 
-    def __init__(self, seed: int, scale: int, now: pendulum.DateTime) -> None:
+    def __init__(self, seed: int, scale: int, now: pendulum.DateTime, unlinked_duplicate_share: float = 0.0) -> None:
         now_utc = now.in_timezone("UTC")
         super().__init__(
             Dataset(now=now_utc, _rng=random.Random(f"{seed}:mutate")), random.Random(seed), now_utc.int_timestamp
         )
         self.scale = scale
+        self.unlinked_duplicate_share = unlinked_duplicate_share
         self.start = self.now - HISTORY_DAYS * DAY
         self.ds._next_id = {
             "customers": 2,
@@ -555,7 +581,11 @@ class _Builder(_Records):
             person = self.rng.choice(self.people)
             can_open_account = person.phone or person.email.rpartition("@")[2] in GMAIL_DOMAINS
             second_account = person.registered and can_open_account and self.rng.random() < 0.3
-            plans.append(("customers" if second_account else "orders", person))
+            kind = "customers" if second_account else "orders"
+            # only drawn when asked for, so the default replays the same data as before
+            if kind == "orders" and self.unlinked_duplicate_share and self.rng.random() < self.unlinked_duplicate_share:
+                kind = "unlinked"
+            plans.append((kind, person))
         return plans
 
     def _customers(self, duplicate_plans: list[tuple[str, Person]]) -> None:
@@ -617,8 +647,9 @@ class _Builder(_Records):
                 created = self.when(person.account_created)
                 plans.append(_OrderPlan(person, created, False, False, person.company_id))
         for kind, person in duplicate_plans:
-            if kind == "orders":
-                plans.append(_OrderPlan(person, self.when(person.first_seen), guest=True, duplicate=True))
+            if kind in ("orders", "unlinked"):
+                created = self.when(person.first_seen)
+                plans.append(_OrderPlan(person, created, guest=True, duplicate=True, unlinked=kind == "unlinked"))
         plans.sort(key=lambda plan: (plan.created, plan.person.index))
         for plan in plans:
             self._settle(self.order(plan), plan)

@@ -155,3 +155,26 @@ def test_mutate_changes_records_bumps_updated_at_and_keeps_truth():
     assert len(dataset.orders) > before_orders
     again = generate(seed=11, scale=300, now=NOW)
     assert again.mutate(40, later) == changed
+
+
+def test_unlinked_duplicates_share_no_identifier_but_name_and_address():
+    ds = generate(seed=7, scale=600, now=NOW, unlinked_duplicate_share=1.0)
+    unlinked = [o for o in ds.orders if (o["email"] or "").endswith("@example.info")]
+    assert unlinked
+    for order in unlinked:
+        person = ds.people[ds.truth[("orders", order["id"])]]
+        emails, phones = identifiers(order)
+        assert normalize_email(person.email) not in emails and not phones
+        assert order["billing_address"]["address1"] == person.address["address1"]
+        assert order["billing_address"]["postcode"] == person.address["postcode"]
+        assert order["billing_address"]["last_name"] == person.last_name
+    owners = defaultdict(set)
+    for order in unlinked:
+        owners[order["email"]].add(ds.truth[("orders", order["id"])])
+    assert all(len(people) == 1 for people in owners.values())
+
+
+def test_unlinked_duplicate_share_is_validated_and_defaults_to_none():
+    assert not any((o["email"] or "").endswith("@example.info") for o in generate(seed=7, scale=300, now=NOW).orders)
+    with pytest.raises(ValueError, match="unlinked_duplicate_share"):
+        generate(seed=7, scale=10, now=NOW, unlinked_duplicate_share=1.5)
