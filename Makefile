@@ -24,7 +24,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	cd dbt_project && ../$(BIN)/sqlfluff lint models macros tests analyses --processes 2
+	cd dbt_project && ../$(BIN)/sqlfluff lint models tests analyses --processes 2
 
 docs: install
 	$(BIN)/store2crm docs

@@ -75,3 +75,57 @@
         '9999-12-31T23:59:59.999999'
     )
 {%- endmacro %}
+
+{#- True when a normalised identifier is junk and must never link records: a value listed in
+    var('identity_blocklist') (normalised emails / E.164 phones: test addresses, the store's
+    own support mailbox, placeholder numbers), or a phone whose digits after "+<first digit>"
+    are one repeated digit (+10000000000, +19999999999). -#}
+{% macro is_junk_identifier(type_column, value_column) -%}
+    {%- set blocklist = var('identity_blocklist', []) -%}
+    (
+        {%- if blocklist %}
+        {{ value_column }} in (
+            {%- for value in blocklist %}'{{ value | lower | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}
+        ) or
+        {%- endif %}
+        (
+            {{ type_column }} = 'phone'
+            and replace(substring({{ value_column }}, 3), substring({{ value_column }}, 3, 1), '') = ''
+        )
+    )
+{%- endmacro %}
+
+{#- Similarity of two strings in [0, 1] (1 = equal). DuckDB: Jaro-Winkler, which forgives
+    the swapped and dropped letters of typed names. Elsewhere: 1 - Levenshtein distance /
+    longer length (PostgreSQL: needs the fuzzystrmatch extension). -#}
+{% macro string_similarity(left, right) -%}
+    {{ return(adapter.dispatch('string_similarity', 'store2crm')(left, right)) }}
+{%- endmacro %}
+
+{% macro default__string_similarity(left, right) -%}
+    (
+        1.0 - cast(levenshtein({{ left }}, {{ right }}) as {{ dbt.type_float() }})
+        / greatest({{ dbt.length(left) }}, {{ dbt.length(right) }}, 1)
+    )
+{%- endmacro %}
+
+{% macro duckdb__string_similarity(left, right) -%}
+    jaro_winkler_similarity({{ left }}, {{ right }})
+{%- endmacro %}
+
+{#- The keyword(s) that open a CTE body the engine must compute once and keep (each
+    label-propagation pass reads the previous one twice; inlining would repeat work
+    exponentially). DuckDB and PostgreSQL 12+: AS MATERIALIZED. -#}
+{% macro materialized_cte() -%}
+    {{ return(adapter.dispatch('materialized_cte', 'store2crm')()) }}
+{%- endmacro %}
+
+{% macro default__materialized_cte() -%}
+    as materialized
+{%- endmacro %}
+
+{#- A name or address line for comparison: lower-cased, trimmed, runs of spaces made one;
+    empty means null. -#}
+{% macro normalize_name(column) -%}
+    nullif(trim(regexp_replace(lower({{ column }}), '\s+', ' ', 'g')), '')
+{%- endmacro %}

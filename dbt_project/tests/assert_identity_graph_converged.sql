@@ -1,13 +1,14 @@
--- Convergence of identity resolution: records that share an identifier must end up as one
--- person. Any row here means var('identity_max_passes') was too small for the data.
+-- Convergence of identity resolution: records that share a link (a usable identifier or an
+-- accepted name + address match) must end up as one person. Any row here means
+-- var('identity_max_passes') was too small for the data.
 with
 
-identifiers as (
+links as (
 
     select
         record_key,
-        identifier_key
-    from {{ ref('int_identifiers_normalized') }}
+        link_key
+    from {{ ref('int_identity_links') }}
 
 ),
 
@@ -21,9 +22,9 @@ persons as (
 )
 
 select
-    identifiers.identifier_key,
+    links.link_key,
     count(distinct persons.person_id) as count_persons
-from identifiers
-inner join persons on identifiers.record_key = persons.record_key
-group by identifiers.identifier_key
+from links
+inner join persons on links.record_key = persons.record_key
+group by links.link_key
 having count(distinct persons.person_id) > 1

@@ -279,7 +279,7 @@ def test_guest_orders_and_account_are_one_person(built_warehouse: tuple[Path, Pa
             True,
             3,
             300,
-            "loyal",
+            "b2b_buyer;loyal;vip",  # segments as of now: company buyer (c2), 3 orders, top spender
             "woocommerce:s1:c2",
         )
     ]
@@ -293,9 +293,9 @@ def test_contacts_keep_different_people_apart(built_warehouse: tuple[Path, Path,
         " from crm.crm_contacts order by email",
     )
     assert rows == [
-        ("bob@example.com", "+442079460958", 1, 70, "", "woocommerce:s1:c1"),
+        ("bob@example.com", "+442079460958", 1, 70, "b2b_buyer;win_back", "woocommerce:s1:c1"),
         ("carol@example.com", "+15551234568", 0, 0, "", None),
-        ("jane.doe@gmail.com", "+15551234567", 3, 300, "loyal", "woocommerce:s1:c2"),
+        ("jane.doe@gmail.com", "+15551234567", 3, 300, "b2b_buyer;loyal;vip", "woocommerce:s1:c2"),
     ]
     # Bob's anonymous browsing and phone-only checkout joined his account; a2 stays anonymous.
     bob = query(

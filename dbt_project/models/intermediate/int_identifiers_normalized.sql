@@ -1,5 +1,11 @@
 {#- One row per (record, identifier): every way a customer, order, abandoned checkout or event
-    can be tied to a person, normalised so that variants of one identifier compare equal. -#}
+    can be tied to a person, normalised so that variants of one identifier compare equal.
+
+    Guards (is_link = false, with the reason in excluded_reason): junk values from
+    var('identity_blocklist') or a phone made of one repeated digit ('blocklisted'); an email,
+    phone or anonymous id held by more than var('identity_max_accounts_per_identifier') store
+    accounts or more than var('identity_max_records_per_identifier') accounts, orders and
+    checkouts ('over_cap'), so one shared value never collapses many people into one. -#}
 
 with
 
@@ -135,6 +141,7 @@ record_identifiers as (
         platform,
         store_id,
         record_at,
+        customer_key,
         'account' as identifier_type,
         customer_key as raw_value,
         customer_key as identifier_value
@@ -146,6 +153,7 @@ record_identifiers as (
         platform,
         store_id,
         record_at,
+        customer_key,
         'email' as identifier_type,
         email as raw_value,
         {{ normalize_email('email') }} as identifier_value
@@ -157,6 +165,7 @@ record_identifiers as (
         platform,
         store_id,
         record_at,
+        customer_key,
         'phone' as identifier_type,
         phone as raw_value,
         {{ normalize_phone('phone') }} as identifier_value
@@ -168,6 +177,7 @@ record_identifiers as (
         platform,
         store_id,
         record_at,
+        customer_key,
         'anonymous_id' as identifier_type,
         anonymous_key as raw_value,
         anonymous_key as identifier_value
@@ -175,7 +185,7 @@ record_identifiers as (
 
 ),
 
-final as (
+normalized as (
 
     select distinct
         {{ dbt.concat(['record_type', "':'", 'source_key']) }} as record_key,
@@ -183,6 +193,7 @@ final as (
         source_key,
         platform,
         store_id,
+        customer_key,
         identifier_type,
         identifier_value,
         {{ dbt.concat(['identifier_type', "':'", 'identifier_value']) }} as identifier_key,
@@ -190,6 +201,63 @@ final as (
         record_at
     from record_identifiers
     where source_key is not null and identifier_value is not null
+
+),
+
+-- how widely each identifier is held (account keys are authoritative and never capped)
+identifier_spread as (
+
+    select
+        identifier_key,
+        count(distinct customer_key) as count_accounts,
+        count(distinct case when record_type != 'event' then record_key end) as count_records
+    from normalized
+    where identifier_type != 'account'
+    group by identifier_key
+
+),
+
+guarded as (
+
+    select
+        normalized.record_key,
+        normalized.record_type,
+        normalized.source_key,
+        normalized.platform,
+        normalized.store_id,
+        normalized.identifier_type,
+        normalized.identifier_value,
+        normalized.identifier_key,
+        normalized.raw_value,
+        case
+            when {{ is_junk_identifier('normalized.identifier_type', 'normalized.identifier_value') }}
+                then 'blocklisted'
+            when identifier_spread.count_accounts > {{ var('identity_max_accounts_per_identifier') | int }}
+                or identifier_spread.count_records > {{ var('identity_max_records_per_identifier') | int }}
+                then 'over_cap'
+        end as excluded_reason,
+        normalized.record_at
+    from normalized
+    left join identifier_spread on normalized.identifier_key = identifier_spread.identifier_key
+
+),
+
+final as (
+
+    select
+        record_key,
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        identifier_type,
+        identifier_value,
+        identifier_key,
+        raw_value,
+        excluded_reason is null as is_link,
+        excluded_reason,
+        record_at
+    from guarded
 
 )
 

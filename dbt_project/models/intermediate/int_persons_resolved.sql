@@ -1,21 +1,30 @@
-{#- One row per record that carries at least one identifier, with the person it belongs to.
+{#- One row per record of the identity graph (int_identity_links), with the person it belongs to.
 
-    Records are nodes; two records are connected when they share an identifier. Each record
-    starts labelled with its own anchor label (its timestamp as sortable UTC text, "|", its
-    record key); every pass gives each record the smallest label among its neighbours, so after
-    enough passes every connected component carries the label of its earliest record.
-    person_id = md5(that label): unchanged across rebuilds, and unchanged when later records
-    join the person. The pass count is var('identity_max_passes'); the singular test
-    assert_identity_graph_converged fails when it is too small for the data.
+    The graph is bipartite: records on one side, links (identifiers, name + address matches) on
+    the other, an edge wherever a record holds a link, so it has as many edges as
+    int_identity_links has rows: it grows linearly with the records, however busy a link is.
+    People are its connected components, found without a recursive CTE:
 
-    Edges are a star per identifier (every holder to the identifier's first holder), so the
-    edge list grows linearly with the records, not quadratically for a busy identifier. -#}
+    - records are numbered in the order of their anchor label (timestamp as sortable UTC text,
+      "|", record key), and each starts in the component numbered like itself;
+    - each pass (1) gives every link the smallest component number among its records, (2) gives
+      every record the smallest component number among its links, then (3) jumps pointers: a
+      record in component N takes the number record N got in (2) when that is smaller. Step 3
+      lets numbers skip along a chain, so the passes needed grow with the log of a component's
+      diameter rather than the diameter itself;
+    - each pass is two hash aggregates and a join over integers, computed once
+      (materialized_cte), so a pass costs O(edges).
+
+    After var('identity_max_passes') passes every component carries the number of its earliest
+    record; person_id = md5(that record's anchor label): unchanged across rebuilds, and
+    unchanged when later records join the person. assert_identity_graph_converged fails when the
+    passes are too few for the data. -#}
 
 {%- set max_passes = var('identity_max_passes') | int -%}
 
 with
 
-identifiers as (
+links as (
 
     select
         record_key,
@@ -24,12 +33,12 @@ identifiers as (
         platform,
         store_id,
         record_at,
-        identifier_key
-    from {{ ref('int_identifiers_normalized') }}
+        link_key
+    from {{ ref('int_identity_links') }}
 
 ),
 
-records as (
+records {{ materialized_cte() }} (
 
     select
         record_key,
@@ -37,72 +46,83 @@ records as (
         source_key,
         platform,
         store_id,
-        min(record_at) as record_at,
-        {{ dbt.concat([sortable_timestamp('min(record_at)'), "'|'", 'record_key']) }} as anchor_label
-    from identifiers
-    group by record_key, record_type, source_key, platform, store_id
+        record_at,
+        anchor_label,
+        row_number() over (order by anchor_label) as record_number
+    from (
+        select
+            record_key,
+            record_type,
+            source_key,
+            platform,
+            store_id,
+            min(record_at) as record_at,
+            {{ dbt.concat([sortable_timestamp('min(record_at)'), "'|'", 'record_key']) }} as anchor_label
+        from links
+        group by record_key, record_type, source_key, platform, store_id
+    ) as anchored
 
 ),
 
-holders as (
+hubs {{ materialized_cte() }} (
+
+    select
+        link_key,
+        row_number() over (order by link_key) as hub_number
+    from (select distinct link_key from links) as distinct_links
+
+),
+
+edges {{ materialized_cte() }} (
 
     select distinct
-        identifiers.identifier_key,
-        records.anchor_label
-    from identifiers
-    inner join records on identifiers.record_key = records.record_key
+        records.record_number,
+        hubs.hub_number
+    from links
+    inner join records on links.record_key = records.record_key
+    inner join hubs on links.link_key = hubs.link_key
 
 ),
 
-first_holders as (
+labels_0 {{ materialized_cte() }} (
 
     select
-        identifier_key,
-        min(anchor_label) as first_holder_label
-    from holders
-    group by identifier_key
-
-),
-
-edges as (
-
-    select
-        holders.anchor_label as node_label,
-        first_holders.first_holder_label as neighbour_label
-    from holders
-    inner join first_holders on holders.identifier_key = first_holders.identifier_key
-    union
-    select
-        first_holders.first_holder_label as node_label,
-        holders.anchor_label as neighbour_label
-    from holders
-    inner join first_holders on holders.identifier_key = first_holders.identifier_key
-    union
-    select
-        anchor_label as node_label,
-        anchor_label as neighbour_label
-    from records
-
-),
-
-labels_0 as (
-
-    select
-        anchor_label as node_label,
-        anchor_label as component_label
+        record_number,
+        record_number as component_number
     from records
 
 ),
 
 {% for pass_number in range(1, max_passes + 1) %}
-labels_{{ pass_number }} as (
+hub_labels_{{ pass_number }} {{ materialized_cte() }} (
 
     select
-        edges.node_label,
-        min(previous.component_label) as component_label
+        edges.hub_number,
+        min(previous.component_number) as component_number
     from edges
-    inner join labels_{{ pass_number - 1 }} as previous on edges.neighbour_label = previous.node_label
-    group by edges.node_label
+    inner join labels_{{ pass_number - 1 }} as previous on edges.record_number = previous.record_number
+    group by edges.hub_number
+
+),
+
+spread_{{ pass_number }} {{ materialized_cte() }} (
+
+    select
+        edges.record_number,
+        min(hub_labels.component_number) as component_number
+    from edges
+    inner join hub_labels_{{ pass_number }} as hub_labels on edges.hub_number = hub_labels.hub_number
+    group by edges.record_number
+
+),
+
+labels_{{ pass_number }} {{ materialized_cte() }} (
+
+    select
+        spread.record_number,
+        least(spread.component_number, jumped.component_number) as component_number
+    from spread_{{ pass_number }} as spread
+    inner join spread_{{ pass_number }} as jumped on spread.component_number = jumped.record_number
 
 ),
 
@@ -115,11 +135,12 @@ final as (
         records.source_key,
         records.platform,
         records.store_id,
-        {{ dbt.hash('labels.component_label') }} as person_id,
-        substring(labels.component_label, 28) as anchor_record_key,
+        {{ dbt.hash('anchors.anchor_label') }} as person_id,
+        anchors.record_key as anchor_record_key,
         records.record_at
     from records
-    inner join labels_{{ max_passes }} as labels on records.anchor_label = labels.node_label
+    inner join labels_{{ max_passes }} as labels on records.record_number = labels.record_number
+    inner join records as anchors on labels.component_number = anchors.record_number
 
 )
 

@@ -4,7 +4,9 @@
 
     Survivorship, per field: the value from a registered account first, then from any other
     account record, then orders, then abandoned checkouts, then events; within each, the most
-    recently updated record; null values never win. -#}
+    recently updated record; null values never win, nor do emails and phones that identity
+    resolution refused as links (blocklisted or over the cap: they belong to nobody).
+    The rule of each column is in dim_customers.yml and DECISIONLOG.md. -#}
 
 with
 
@@ -43,6 +45,15 @@ events as (
 
 ),
 
+-- identifiers that are not links (junk, or shared by too many) never become contact details
+refused_identifiers as (
+
+    select distinct identifier_key
+    from {{ ref('int_identifiers_normalized') }}
+    where not is_link and identifier_type in ('email', 'phone')
+
+),
+
 company_contacts as (
 
     select * from {{ ref('stg_store__company_contacts') }}
@@ -72,6 +83,7 @@ candidates as (
         customers.has_marketing_consent,
         customers.is_registered,
         customers.company_key,
+        cast(customers.birthdate as {{ dbt.type_string() }}) as birthdate,
         customers.updated_at
     from customers
     inner join persons
@@ -93,6 +105,7 @@ candidates as (
         null as has_marketing_consent,
         false as is_registered,
         orders.company_key,
+        null as birthdate,
         orders.updated_at
     from orders
     inner join persons
@@ -114,6 +127,7 @@ candidates as (
         null as has_marketing_consent,
         false as is_registered,
         null as company_key,
+        null as birthdate,
         checkouts.updated_at
     from checkouts
     inner join persons
@@ -135,6 +149,7 @@ candidates as (
         null as has_marketing_consent,
         false as is_registered,
         null as company_key,
+        null as birthdate,
         events.occurred_at as updated_at
     from events
     inner join persons
@@ -143,24 +158,50 @@ candidates as (
 
 ),
 
+normalized as (
+
+    select
+        *,
+        {{ normalize_email('email') }} as matched_email,
+        {{ normalize_phone('phone') }} as e164_phone
+    from candidates
+
+),
+
 cleaned as (
 
     select
-        person_id,
-        source_priority,
-        recency_at,
-        record_key,
-        case when {{ normalize_email('email') }} is not null then lower(trim(email)) end as email,
-        nullif(trim(first_name), '') as first_name,
-        nullif(trim(last_name), '') as last_name,
-        {{ normalize_phone('phone') }} as phone,
-        nullif(trim(city), '') as city,
-        nullif(upper(trim(country)), '') as country,
-        has_marketing_consent,
-        is_registered,
-        company_key,
-        updated_at
-    from candidates
+        normalized.person_id,
+        normalized.source_priority,
+        normalized.recency_at,
+        normalized.record_key,
+        case
+            when
+                normalized.matched_email is not null
+                and not {{ is_junk_identifier("'email'", 'normalized.matched_email') }}
+                and refused_emails.identifier_key is null
+                then lower(trim(normalized.email))
+        end as email,
+        nullif(trim(normalized.first_name), '') as first_name,
+        nullif(trim(normalized.last_name), '') as last_name,
+        case
+            when
+                not {{ is_junk_identifier("'phone'", 'normalized.e164_phone') }}
+                and refused_phones.identifier_key is null
+                then normalized.e164_phone
+        end as phone,
+        nullif(trim(normalized.city), '') as city,
+        nullif(upper(trim(normalized.country)), '') as country,
+        normalized.has_marketing_consent,
+        normalized.is_registered,
+        normalized.company_key,
+        nullif(trim(normalized.birthdate), '') as birthdate,
+        normalized.updated_at
+    from normalized
+    left join refused_identifiers as refused_emails
+        on {{ dbt.concat(["'email:'", 'normalized.matched_email']) }} = refused_emails.identifier_key
+    left join refused_identifiers as refused_phones
+        on {{ dbt.concat(["'phone:'", 'normalized.e164_phone']) }} = refused_phones.identifier_key
 
 ),
 
@@ -178,6 +219,7 @@ survivors as (
         {{ first_non_null('country', survivor_order) }} as country,
         {{ first_non_null('has_marketing_consent', survivor_order) }} as has_marketing_consent,
         {{ first_non_null('company_key', survivor_order) }} as account_company_key,
+        {{ first_non_null('birthdate', survivor_order) }} as birthdate,
         max(case when is_registered then 1 else 0 end) = 1 as is_registered,
         max(updated_at) as updated_at
     from cleaned
@@ -242,10 +284,15 @@ final as (
         survivors.phone,
         survivors.city,
         survivors.country,
+        survivors.birthdate,
 
         -- numerics
         coalesce(order_totals.count_orders, 0) as count_orders,
         coalesce(order_totals.total_revenue, 0) as total_revenue,
+        case
+            when order_totals.count_orders > 0
+                then round(order_totals.total_revenue / order_totals.count_orders, 2)
+        end as average_order_value,
 
         -- booleans
         survivors.has_marketing_consent,

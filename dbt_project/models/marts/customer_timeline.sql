@@ -1,0 +1,222 @@
+{#- One row per thing that happened to a person: every order, refund, abandoned checkout and
+    behavioural or communication event, in one table ordered by (person_id, occurred_at).
+
+    Incremental (delete+insert on timeline_event_key). A run re-emits the source rows that are
+    new to the table, whose person changed (identity resolution merged them into another
+    person), or whose event or update time is within var('timeline_lookback_days') of the latest
+    one already loaded (late or updated orders, checkouts and refunds). -#}
+
+{{ config(
+    materialized='incremental',
+    unique_key='timeline_event_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+
+with
+
+orders as (
+
+    select * from {{ ref('orders') }}
+
+),
+
+refunds as (
+
+    select * from {{ ref('int_order_refunds_unnested') }}
+
+),
+
+checkouts as (
+
+    select * from {{ ref('stg_store__abandoned_checkouts') }}
+
+),
+
+events as (
+
+    select * from {{ ref('stg_store__events') }}
+
+),
+
+persons as (
+
+    select
+        record_type,
+        source_key,
+        person_id
+    from {{ ref('identity_map') }}
+    where record_type in ('abandoned_checkout', 'event')
+
+),
+
+order_rows as (
+
+    select
+        {{ dbt.concat(["'order:'", 'order_key']) }} as timeline_event_key,
+        person_id,
+        'orders' as source_stream,
+        order_key as source_key,
+        platform,
+        store_id,
+        'order_placed' as event_type,
+        'transaction' as event_category,
+        order_key,
+        cast(null as {{ dbt.type_string() }}) as product_key,
+        coalesce(financial_status, 'unknown') as event_status,
+        currency,
+        total as amount,
+        ordered_at as occurred_at,
+        coalesce(updated_at, ordered_at) as source_updated_at
+    from orders
+
+),
+
+refund_rows as (
+
+    select
+        {{ dbt.concat(["'refund:'", 'refunds.refund_key']) }} as timeline_event_key,
+        orders.person_id,
+        'refunds' as source_stream,
+        refunds.refund_key as source_key,
+        orders.platform,
+        orders.store_id,
+        'order_refunded' as event_type,
+        'transaction' as event_category,
+        refunds.order_key,
+        cast(null as {{ dbt.type_string() }}) as product_key,
+        coalesce(refunds.refund_reason, 'unknown') as event_status,
+        orders.currency,
+        refunds.refund_amount as amount,
+        coalesce(refunds.refunded_at, orders.updated_at) as occurred_at,
+        coalesce(orders.updated_at, refunds.refunded_at) as source_updated_at
+    from refunds
+    inner join orders on refunds.order_key = orders.order_key
+
+),
+
+checkout_rows as (
+
+    select
+        {{ dbt.concat(["'abandoned_checkout:'", 'checkouts.checkout_key']) }} as timeline_event_key,
+        persons.person_id,
+        'abandoned_checkouts' as source_stream,
+        checkouts.checkout_key as source_key,
+        checkouts.platform,
+        checkouts.store_id,
+        'checkout_abandoned' as event_type,
+        'cart' as event_category,
+        cast(null as {{ dbt.type_string() }}) as order_key,
+        cast(null as {{ dbt.type_string() }}) as product_key,
+        case when checkouts.is_completed then 'recovered' else 'abandoned' end as event_status,
+        checkouts.currency,
+        checkouts.total as amount,
+        checkouts.created_at as occurred_at,
+        coalesce(checkouts.updated_at, checkouts.created_at) as source_updated_at
+    from checkouts
+    inner join persons
+        on persons.record_type = 'abandoned_checkout' and checkouts.checkout_key = persons.source_key
+
+),
+
+event_rows as (
+
+    select
+        {{ dbt.concat(["'event:'", 'events.event_key']) }} as timeline_event_key,
+        persons.person_id,
+        'events' as source_stream,
+        events.event_key as source_key,
+        events.platform,
+        events.store_id,
+        coalesce(events.event_type, 'unknown') as event_type,
+        case
+            when events.event_type in ('email_open', 'email_click', 'sms_reply', 'ticket_opened')
+                then 'communication'
+            when events.event_type in ('add_to_cart', 'checkout_started') then 'cart'
+            else 'behaviour'
+        end as event_category,
+        cast(null as {{ dbt.type_string() }}) as order_key,
+        events.product_key,
+        events.url as event_status,
+        cast(null as {{ dbt.type_string() }}) as currency,
+        events.event_value as amount,
+        events.occurred_at,
+        events.occurred_at as source_updated_at
+    from events
+    inner join persons
+        on persons.record_type = 'event' and events.event_key = persons.source_key
+
+),
+
+unioned as (
+
+    select * from order_rows
+    union all
+    select * from refund_rows
+    union all
+    select * from checkout_rows
+    union all
+    select * from event_rows
+
+),
+{%- if is_incremental() %}
+
+loaded as (
+
+    {%- set lookback_days = -1 * (var('timeline_lookback_days') | int) %}
+    select
+        {{ dbt.dateadd('day', lookback_days, 'max(occurred_at)') }} as occurred_cutoff,
+        {{ dbt.dateadd('day', lookback_days, 'max(source_updated_at)') }} as updated_cutoff
+    from {{ this }}
+
+),
+{%- endif %}
+
+final as (
+
+    select
+        -- ids
+        unioned.timeline_event_key,
+        unioned.person_id,
+        unioned.source_stream,
+        unioned.source_key,
+        unioned.platform,
+        unioned.store_id,
+        unioned.order_key,
+        unioned.product_key,
+
+        -- text
+        unioned.event_type,
+        unioned.event_category,
+        unioned.event_status,
+        unioned.currency,
+
+        -- numerics
+        cast(unioned.amount as {{ dbt.type_numeric() }}) as amount,
+
+        -- timestamps
+        unioned.occurred_at,
+        unioned.source_updated_at
+
+    from unioned
+    {%- if is_incremental() %}
+    left join {{ this }} as existing on unioned.timeline_event_key = existing.timeline_event_key
+    cross join loaded
+    {%- endif %}
+    where
+        unioned.person_id is not null
+        and unioned.occurred_at is not null
+    {%- if is_incremental() %}
+        and (
+            existing.timeline_event_key is null
+            or existing.person_id != unioned.person_id
+            or unioned.occurred_at >= loaded.occurred_cutoff
+            or unioned.source_updated_at >= loaded.updated_cutoff
+        )
+        {%- endif %}
+
+)
+
+select * from final
+order by person_id, occurred_at, timeline_event_key
