@@ -37,7 +37,7 @@ MAX_RETRIES = 5
 MAX_RETRY_TIME = timedelta(minutes=10)
 REQUEST_TIMEOUT_SECONDS = 60
 MAGENTO_TIME = "%Y-%m-%d %H:%M:%S"  # how Magento writes and compares UTC datetimes
-TOKEN_HELP = (
+SETUP_HELP = (
     "in the Magento admin → System → Extensions → Integrations, add an integration with the resources listed, "
     "activate it and copy its Access Token; since 2.4.4 also set Stores → Configuration → Services → OAuth → "
     "Consumer Settings → 'Allow OAuth Access Tokens to be used as standalone Bearer tokens' to Yes"
@@ -67,18 +67,42 @@ def _is_company_user(item: Mapping[str, Any]) -> bool:
 
 RESOURCES = (
     Resource("customers", "customers/search", "Magento_Customer::customer", mappers.map_customer, item_id="id"),
-    Resource("orders", "orders", "Magento_Sales::actions_view", mappers.map_order, item_id="entity_id",
-             enrich="_with_refunds"),
-    Resource("abandoned_checkouts", "carts/search", "Magento_Cart::manage", mappers.map_abandoned_checkout,
-             enrich="_with_cart_totals"),
+    Resource(
+        "orders",
+        "orders",
+        "Magento_Sales::actions_view",
+        mappers.map_order,
+        item_id="entity_id",
+        enrich="_with_refunds",
+    ),
+    Resource(
+        "abandoned_checkouts",
+        "carts/search",
+        "Magento_Cart::manage",
+        mappers.map_abandoned_checkout,
+        enrich="_with_cart_totals",
+    ),
     Resource("products", "products", "Magento_Catalog::products", mappers.map_product, enrich="_with_categories"),
     # /V1/company has no timestamps: every read lists all companies (a full refresh stream).
-    Resource("companies", "company", "Magento_Company::index", mappers.map_company, incremental=False, b2b=True,
-             enrich="_with_credit"),
+    Resource(
+        "companies",
+        "company",
+        "Magento_Company::index",
+        mappers.map_company,
+        incremental=False,
+        b2b=True,
+        enrich="_with_credit",
+    ),
     # No company-user endpoint: company users are the customers carrying company_attributes.
-    Resource("company_contacts", "customers/search", "Magento_Customer::customer", mappers.map_company_contact,
-             keep=_is_company_user, enrich="_with_super_users"),
-)  # fmt: skip
+    Resource(
+        "company_contacts",
+        "customers/search",
+        "Magento_Customer::customer",
+        mappers.map_company_contact,
+        keep=_is_company_user,
+        enrich="_with_super_users",
+    ),
+)
 
 
 def criteria(
@@ -88,7 +112,7 @@ def criteria(
     page_size: int | None = None,
     page: int | None = None,
 ) -> dict[str, Any]:
-    """searchCriteria query parameters: groups are AND-ed, the filters inside a group OR-ed."""
+    """SearchCriteria query parameters: groups are AND-ed, the filters inside a group OR-ed."""
     params: dict[str, Any] = {}
     for g, group in enumerate(groups):
         for f, (field, value, condition) in enumerate(group):
@@ -205,6 +229,11 @@ class MagentoStream(StoreStream):
         return "updated_at" if self.resource.incremental else []
 
     @property
+    def is_resumable(self) -> bool:
+        """A snapshot endpoint is re-read whole (the CDK's resumable full refresh would re-read page 1 forever)."""
+        return self.resource.incremental
+
+    @property
     def url_base(self) -> str:
         """The REST root."""
         return self.connection.rest_root
@@ -239,8 +268,9 @@ class MagentoStream(StoreStream):
                 since = max(since, position.updated_at)
             groups.append([("updated_at", since, "gteq")])
             if position is not None:
-                groups.append([("updated_at", position.updated_at, "gt"),
-                               (self.resource.id_field, position.record_id, "gt")])  # fmt: skip
+                groups.append(
+                    [("updated_at", position.updated_at, "gt"), (self.resource.id_field, position.record_id, "gt")]
+                )
             sort = ("updated_at", self.resource.id_field)
         else:
             if position is not None:
@@ -290,8 +320,8 @@ class MagentoStream(StoreStream):
         host = self.connection.host
         route = f"/rest/V1/{self.resource.route}"
         overrides = {
-            401: _fail(f"integration token rejected by {host} for {route} (needs {self.resource.acl}); {TOKEN_HELP}"),
-            403: _fail(f"the integration may not read {route} on {host} (needs {self.resource.acl}); {TOKEN_HELP}"),
+            401: _fail(f"integration token rejected by {host} for {route} (needs {self.resource.acl}); {SETUP_HELP}"),
+            403: _fail(f"the integration may not read {route} on {host} (needs {self.resource.acl}); {SETUP_HELP}"),
             404: _fail(f"{host} has no {route}: is magento.base_url the store root (without /rest)?"),
         }
         if self.resource.b2b:
@@ -365,8 +395,7 @@ class MagentoStream(StoreStream):
         if ids:
             for memo in self.lookup("creditmemos", [[("order_id", ids, "in")]]):
                 memos.setdefault(str(memo.get("order_id")), []).append(memo)
-        return [{**order, mappers.RELATED: {"refunds": memos.get(str(order.get("entity_id")), [])}}
-                for order in orders]  # fmt: skip
+        return [{**order, mappers.RELATED: {"refunds": memos.get(str(order.get("entity_id")), [])}} for order in orders]
 
     def _with_cart_totals(self, carts: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """One `/V1/carts/{id}/totals` call per quote: the search result carries no grand total."""
@@ -457,10 +486,17 @@ def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
         return f"{host} did not answer within 30 s"
     except requests.RequestException as error:
         return f"cannot reach {host} ({type(error).__name__}); check magento.base_url"
-    if response.status_code == requests.codes.unauthorized:
-        return f"integration token rejected by {host} for /rest/V1/orders (needs Magento_Sales::actions_view); {TOKEN_HELP}"
-    if response.status_code == requests.codes.not_found:
-        return f"{host} has no Magento REST API at /rest/V1/orders: is magento.base_url the store root?"
+    by_status = {
+        requests.codes.unauthorized: (
+            f"integration token rejected by {host} for /rest/V1/orders (needs Magento_Sales::actions_view); "
+            f"{SETUP_HELP}"
+        ),
+        requests.codes.not_found: (
+            f"{host} has no Magento REST API at /rest/V1/orders: is magento.base_url the store root?"
+        ),
+    }
+    if response.status_code in by_status:
+        return by_status[response.status_code]
     if not response.ok:
         return f"{host} answered HTTP {response.status_code} to GET /rest/V1/orders"
     try:

@@ -29,8 +29,19 @@ CANCELED_STATUS = "canceled"
 APPROVAL_HOLD_WORD = "approval"  # B2B purchase-order approval puts the order on hold with this comment
 # Default Adobe Commerce B2B job titles of company users → canonical roles
 ROLE_TITLES = {"company administrator": "admin", "approver": "approver", "buyer": "buyer"}
-ADDRESS_FIELDS = ("firstname", "lastname", "company", "street", "city", "region", "region_code", "postcode",
-                  "country_id", "telephone", "email")  # fmt: skip
+ADDRESS_FIELDS = (
+    "firstname",
+    "lastname",
+    "company",
+    "street",
+    "city",
+    "region",
+    "region_code",
+    "postcode",
+    "country_id",
+    "telephone",
+    "email",
+)
 
 
 def _record_id(record: NativeRecord, key: str) -> str:
@@ -108,8 +119,9 @@ def map_company_contact(raw: Mapping[str, Any]) -> dict[str, Any]:
 
     Adobe Commerce links a customer to at most one company, so the customer id identifies the link.
     """
-    record = NativeRecord({"id": raw.get("id"), "created_at": raw.get("created_at"),
-                           "updated_at": raw.get("updated_at")})  # fmt: skip
+    record = NativeRecord(
+        {"id": raw.get("id"), "created_at": raw.get("created_at"), "updated_at": raw.get("updated_at")}
+    )
     company = ((raw.get("extension_attributes") or {}).get("company_attributes")) or {}
     title = to_text(company.get("job_title"))
     role = ROLE_TITLES.get(title.lower()) if title else None
@@ -153,7 +165,7 @@ def _line_item(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _row_total(raw: Mapping[str, Any]) -> float | None:
-    """A cart item carries no row total: price × qty (before discounts, as the canonical line total)."""
+    """A cart item carries no row total: price x qty (before discounts, as the canonical line total)."""
     price, quantity = to_money(raw.get("price")), to_int(raw.get("qty"))
     return round(price * quantity, 2) if price is not None and quantity is not None else None
 
@@ -210,8 +222,9 @@ def map_order(raw: Mapping[str, Any]) -> dict[str, Any]:
         "fulfillment_status": fulfillment,
         "cancelled_at": _cancelled_at(histories, state, updated_at),
         "deleted_at": None,  # Magento's REST API has no deleted-orders feed
-        "line_items": [_line_item(i) for i in record.take("items") or [] if isinstance(i, Mapping)
-                       and not i.get("parent_item_id")],  # fmt: skip
+        "line_items": [
+            _line_item(i) for i in record.take("items") or [] if isinstance(i, Mapping) and not i.get("parent_item_id")
+        ],
         "refunds": refunds,
         "company_id": str(company["company_id"]) if company.get("company_id") else None,
         "purchase_order_number": to_text(payment.get("po_number")),

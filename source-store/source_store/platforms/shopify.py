@@ -42,7 +42,7 @@ BULK_BATCH = 250  # bulk roots mapped per batch (a "page" for STATE purposes)
 MAX_RETRIES = 8
 MAX_RETRY_TIME = timedelta(minutes=15)
 REQUEST_TIMEOUT_SECONDS = 60
-TOKEN_HELP = (
+SETUP_HELP = (
     "in Shopify admin → Settings → Apps and sales channels → Develop apps, give a custom app the read_customers, "
     "read_orders, read_products (and read_companies for B2B) Admin API scopes, install it, and copy its Admin API "
     "access token (shpat_...)"
@@ -149,7 +149,9 @@ class CostThrottle:
         if available >= needed:
             return
         wait = (needed - available) / self.restore_rate
-        self.logger.info(f"Shopify cost bucket holds {available:.0f} of the {needed} points needed; waiting {wait:.1f} s")
+        self.logger.info(
+            f"Shopify cost bucket holds {available:.0f} of the {needed} points needed; waiting {wait:.1f} s"
+        )
         self.sleep(wait)
         self.waited += wait
 
@@ -209,7 +211,7 @@ class ShopifyErrorHandler(HttpStatusErrorHandler):
             if isinstance(body, Mapping) and body.get("errors"):
                 messages = "; ".join(str(e.get("message")) for e in body["errors"] if isinstance(e, Mapping))
                 config_error = "ACCESS_DENIED" in codes
-                hint = f" ({TOKEN_HELP})" if config_error else ""
+                hint = f" ({SETUP_HELP})" if config_error else ""
                 return ErrorResolution(
                     response_action=ResponseAction.FAIL,
                     failure_type=FailureType.config_error if config_error else FailureType.system_error,
@@ -287,7 +289,7 @@ def shopify_connection(config: StoreConfig) -> ShopifyConnection:
 class ShopifyStream(StoreStream):
     """One root connection of the GraphQL Admin API, keyset-paged with `first`/`after` and `pageInfo`.
 
-    Incremental reads filter `updated_at:>='<cursor − lookback>'` (inclusive: records on the cursor
+    Incremental reads filter `updated_at:>='<cursor - lookback>'` (inclusive: records on the cursor
     second are read again, downstream dedupes on `id`) and, where Shopify offers it, sort
     `UPDATED_AT`, so the state moves after every page. Shopify's cursor encodes (sort value, id),
     so records changed during the read move behind the cursor and are caught by the next read.
@@ -299,6 +301,7 @@ class ShopifyStream(StoreStream):
         self,
         resource: Resource,
         config: StoreConfig,
+        *,
         connection: ShopifyConnection,
         throttle: CostThrottle,
         sleep: Sleep,
@@ -321,8 +324,9 @@ class ShopifyStream(StoreStream):
         )
         self._auth = ShopifyAccessToken(connection.access_token)
         install(self, self._auth, sleep, api_budget=budget)
-        self._query = queries.page_query(resource.root, resource.selection(queries.paged), resource.sort_key,
-                                         resource.filtered)  # fmt: skip
+        self._query = queries.page_query(
+            resource.root, resource.selection(queries.paged), resource.sort_key, resource.filtered
+        )
 
     @property
     def url_base(self) -> str:
@@ -401,9 +405,9 @@ class ShopifyStream(StoreStream):
         """CDK defaults (429/5xx/timeouts retried) plus GraphQL errors, with errors that say what to fix."""
         host = urlsplit(self.connection.base_url).netloc
         overrides = {
-            401: _fail(f"access token rejected by {host}; {TOKEN_HELP}"),
+            401: _fail(f"access token rejected by {host}; {SETUP_HELP}"),
             402: _fail(f"{host} is frozen for an unpaid Shopify bill (HTTP 402); the API reopens once it is paid"),
-            403: _fail(f"the access token may not read {self.name} on {host}; {TOKEN_HELP}"),
+            403: _fail(f"the access token may not read {self.name} on {host}; {SETUP_HELP}"),
             404: _fail(
                 f"{host} has no Admin API at /admin/api/{self.connection.api_version}/graphql.json: is base_url the "
                 "shop's https://<shop>.myshopify.com address and api_version a supported version?"
@@ -516,9 +520,24 @@ def streams(
     budget = store_budget(config.requests_per_second)
     throttle = CostThrottle(sleep=sleep, clock=clock, logger=logging.getLogger("airbyte"))
     return [
-        ShopifyStream(resource, config, connection, throttle, sleep, budget)
+        ShopifyStream(resource, config, connection=connection, throttle=throttle, sleep=sleep, budget=budget)
         for resource in resources(connection.metafield_namespace)
     ]
+
+
+def _status_problem(response: requests.Response, connection: ShopifyConnection) -> str | None:
+    host = connection.host
+    by_status = {
+        requests.codes.unauthorized: f"access token rejected by {host}; {SETUP_HELP}",
+        requests.codes.forbidden: f"the access token may not read customers on {host}; {SETUP_HELP}",
+        requests.codes.not_found: (
+            f"{host} has no Admin API at /admin/api/{connection.api_version}/graphql.json: is base_url the shop's "
+            "https://<shop>.myshopify.com address and api_version a supported version?"
+        ),
+    }
+    if response.status_code in by_status:
+        return by_status[response.status_code]
+    return None if response.ok else f"{host} answered HTTP {response.status_code} to the GraphQL Admin API"
 
 
 def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
@@ -536,25 +555,18 @@ def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
         return f"{host} did not answer within 30 s"
     except requests.RequestException as error:
         return f"cannot reach {host} ({type(error).__name__}); check shopify.base_url"
-    if response.status_code == requests.codes.unauthorized:
-        return f"access token rejected by {host}; {TOKEN_HELP}"
-    if response.status_code == requests.codes.forbidden:
-        return f"the access token may not read customers on {host}; {TOKEN_HELP}"
-    if response.status_code == requests.codes.not_found:
-        return (
-            f"{host} has no Admin API at /admin/api/{connection.api_version}/graphql.json: is base_url the shop's "
-            "https://<shop>.myshopify.com address and api_version a supported version?"
-        )
-    if not response.ok:
-        return f"{host} answered HTTP {response.status_code} to the GraphQL Admin API"
-    body = _body(response)
+    problem = _status_problem(response, connection) or _body_problem(_body(response), host)
+    if problem is None:
+        logger.info(f"Shopify at {host} accepted the access token (API {connection.api_version})")
+    return problem
+
+
+def _body_problem(body: Any, host: str) -> str | None:
     codes = graphql_error_codes(body)
     if "ACCESS_DENIED" in codes:
-        return f"the access token lacks a scope on {host}; {TOKEN_HELP}"
+        return f"the access token lacks a scope on {host}; {SETUP_HELP}"
     if codes and "THROTTLED" not in codes:
         return f"{host} answered the check query with GraphQL errors: {', '.join(codes)}"
     if not isinstance(body, Mapping) or ("data" not in body and not codes):
         return f"{host} answered with something other than a GraphQL response"
-    logger.info(f"Shopify at {host} accepted the access token (API {connection.api_version})")
     return None
-

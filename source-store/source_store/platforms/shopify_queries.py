@@ -16,7 +16,7 @@ Nested = Callable[[str, str, int], str]
 MONEY = "shopMoney { amount currencyCode }"
 ADDRESS = "firstName lastName company address1 address2 city province provinceCode country countryCodeV2 zip phone"
 # Sizes of nested connections and lists per node. They are kept small because Shopify prices a
-# query by `first` × node cost and refuses any query above 1000 points; a child list longer than
+# query by `first` x node cost and refuses any query above 1000 points; a child list longer than
 # its connection's `first` is fetched on with follow-up queries (see ShopifyStream), so nothing is cut.
 LINE_ITEMS_FIRST = 10
 REFUNDS_FIRST = 10  # `Order.refunds` is a list with a size limit, not a connection
@@ -46,7 +46,7 @@ CHECKOUT_LINE_ITEM = (
 )
 CONTACT = (
     "id isMainContact title createdAt updatedAt customer { id } "
-    "roleAssignments(first: %d) { nodes { role { name } } }" % ROLE_ASSIGNMENTS_FIRST
+    f"roleAssignments(first: {ROLE_ASSIGNMENTS_FIRST}) {{ nodes {{ role {{ name }} }} }}"
 )
 
 

@@ -1,0 +1,308 @@
+"""One behavioural suite for every store platform, each against its emulator dialect.
+
+Each platform reads the same generated store; the suite checks full reads, incremental reads,
+future states, resuming after a cut, faults and bad records through the Airbyte protocol. Time
+is injected: the source's waits advance the emulator's clock (so Shopify's cost bucket refills)
+and are recorded; nothing sleeps for real.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pendulum
+import pytest
+from airbyte_cdk.models import SyncMode, Type
+from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.test.state_builder import StateBuilder
+from store_harness import CONSUMER_KEY, CONSUMER_SECRET, NOW, SEED
+
+from source_store import SourceStore
+from source_store.config import parse_config
+from source_store.platforms import magento, shopify, woocommerce
+from store2crm.sandbox.generator import Dataset, generate
+from store2crm.sandbox.store_emulator import StoreEmulator
+
+TOKEN = "shpat_sandbox_0123456789"  # Shopify access token / Magento integration token of the emulator
+SCALE = 30
+MODULES = {"woocommerce": woocommerce, "shopify": shopify, "magento": magento}
+
+
+@dataclass(frozen=True)
+class PlatformCase:
+    """What the suite needs to know about one platform."""
+
+    name: str
+    streams: tuple[str, ...]
+    snapshot: tuple[str, ...] = ()  # streams without a cursor (full refresh only)
+    injected_time: bool = True  # retries wait through the injected sleep
+
+    @property
+    def incremental(self) -> tuple[str, ...]:
+        """Streams read incrementally."""
+        return tuple(s for s in self.streams if s not in self.snapshot)
+
+
+ALL = ("customers", "orders", "abandoned_checkouts", "events", "products", "companies", "company_contacts")
+NO_EVENTS = tuple(s for s in ALL if s != "events")
+CASES = {
+    # woocommerce's streams use the CDK's own HttpClient, which sleeps for real between retries
+    "woocommerce": PlatformCase("woocommerce", ALL, injected_time=False),
+    "shopify": PlatformCase("shopify", NO_EVENTS),
+    "magento": PlatformCase("magento", NO_EVENTS, snapshot=("companies",)),
+}
+
+
+class FakeClock:
+    """The emulator's clock; the source's sleeps move it forward."""
+
+    def __init__(self, now: pendulum.DateTime) -> None:
+        self.now = now
+        self.waits: list[float] = []
+
+    def __call__(self) -> pendulum.DateTime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """What the source calls instead of time.sleep."""
+        self.waits.append(seconds)
+        self.now = self.now.add(microseconds=int(seconds * 1_000_000))
+
+    def seconds(self) -> float:
+        """The source's monotonic clock."""
+        return self.now.timestamp()
+
+
+class InjectedSource(SourceStore):
+    """SourceStore whose platform modules get the fake sleep and clock (woocommerce takes none)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def spec(self, logger: logging.Logger) -> Any:
+        """The package's spec (the CDK looks for it beside the source class's module)."""
+        return SourceStore().spec(logger)
+
+    def streams(self, config: Mapping[str, Any]) -> list[Stream]:
+        """The platform's streams, built with injected time."""
+        store_config = parse_config(config)
+        module = MODULES[store_config.platform]
+        if module is woocommerce:
+            return module.streams(store_config)
+        return module.streams(store_config, sleep=self.clock.sleep, clock=self.clock.seconds)
+
+
+@dataclass
+class Store:
+    """A running emulator of one platform, its dataset, clock and a matching source config."""
+
+    case: PlatformCase
+    emulator: StoreEmulator
+    dataset: Dataset
+    clock: FakeClock
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def read(
+        self, *streams: str, state: Mapping[str, Mapping[str, Any]] | None = None, **overrides: Any
+    ) -> EntrypointOutput:
+        """Run `read` in-process (incremental where the stream supports it)."""
+        builder = CatalogBuilder()
+        for name in streams or self.case.streams:
+            mode = SyncMode.full_refresh if name in self.case.snapshot else SyncMode.incremental
+            builder.with_stream(name, mode)
+        state_builder = StateBuilder()
+        for name, stream_state in (state or {}).items():
+            state_builder.with_stream_state(name, dict(stream_state))
+        config = {**self.config, **overrides}
+        return read(InjectedSource(self.clock), config, builder.build(), state_builder.build() if state else None)
+
+
+def platform_config(platform: str, base_url: str, **overrides: Any) -> dict[str, Any]:
+    """A valid source config for one platform's emulator."""
+    connection: dict[str, Any] = {
+        "woocommerce": {"base_url": base_url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET},
+        "shopify": {"base_url": base_url, "access_token": TOKEN, "api_version": "2025-10"},
+        "magento": {"base_url": base_url, "access_token": TOKEN},
+    }[platform]
+    config = {
+        "platform": platform,
+        "store_id": f"sandbox-{platform}",
+        "start_date": "2020-01-01T00:00:00Z",
+        "page_size": 25,
+        platform: connection,
+    }
+    return {**config, **overrides}
+
+
+def start_store(platform: str, *, dialect_options: Mapping[str, Any] | None = None) -> Store:
+    """Start an emulator of `platform` over a fresh dataset (the caller stops it)."""
+    dataset = generate(seed=SEED, scale=SCALE, now=NOW)
+    clock = FakeClock(NOW.add(days=1))
+    secret = CONSUMER_SECRET if platform == "woocommerce" else TOKEN
+    emulator = StoreEmulator(
+        dataset,
+        dialect=platform,
+        consumer_key=CONSUMER_KEY,
+        consumer_secret=secret,
+        clock=clock,
+        sleep=clock.sleep,
+        dialect_options=dialect_options,
+    )
+    emulator.start()
+    return Store(CASES[platform], emulator, dataset, clock, platform_config(platform, emulator.base_url))
+
+
+@pytest.fixture(params=sorted(CASES))
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """One emulator per test and platform, always stopped."""
+    running = start_store(request.param)
+    try:
+        yield running
+    finally:
+        running.emulator.stop()
+
+
+def records_of(output: EntrypointOutput, stream: str) -> list[dict[str, Any]]:
+    """Record payloads of one stream."""
+    return [m.record.data for m in output.records if m.record.stream == stream]
+
+
+def last_states(messages: list[Any]) -> dict[str, dict[str, Any]]:
+    """The last STATE of each stream among `messages`."""
+    states: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        if message.type == Type.STATE:
+            stream = message.state.stream
+            states[stream.stream_descriptor.name] = dict(stream.stream_state.__dict__)
+    return states
+
+
+def expected_ids(store: Store, stream: str) -> list[str]:
+    """Ids the platform should emit for a stream of the dataset.
+
+    Magento has no company-contact records: its company users are the customers linked to a company.
+    """
+    if store.case.name == "magento" and stream == "company_contacts":
+        return [customer["id"] for customer in store.dataset.customers if customer["company_id"]]
+    return [record["id"] for record in store.dataset.records(stream)]
+
+
+# --- the suite ---------------------------------------------------------------------------------
+
+
+def test_full_read_returns_every_record_of_every_stream_once(store: Store) -> None:
+    output = store.read()
+    assert not output.errors, output.get_formatted_error_message()
+    for stream in store.case.streams:
+        records = records_of(output, stream)
+        assert sorted(r["id"] for r in records) == sorted(expected_ids(store, stream)), stream
+        assert {(r["platform"], r["store_id"]) for r in records} == {(store.case.name, f"sandbox-{store.case.name}")}
+
+
+def test_canonical_values_agree_with_the_generated_store(store: Store) -> None:
+    output = store.read("orders", "customers", "companies")
+    orders = {o["id"]: o for o in store.dataset.orders}
+    for record in records_of(output, "orders"):
+        source = orders[record["id"]]
+        assert record["updated_at"] == source["updated_at"]
+        assert record["total"] == pytest.approx(source["total"])
+        assert record.get("customer_id") == source["customer_id"]
+        assert record.get("company_id") == source["company_id"]
+        assert sorted(i["sku"] for i in record["line_items"]) == sorted(i["sku"] for i in source["line_items"])
+        assert sorted(r["amount"] for r in record["refunds"]) == pytest.approx(
+            sorted(r["amount"] for r in source["refunds"])
+        )
+    customers = {c["id"]: c for c in store.dataset.customers}
+    # Shopify ties a customer to a company only through a company contact
+    contact_company = {c["customer_id"]: c["company_id"] for c in store.dataset.company_contacts}
+    for record in records_of(output, "customers"):
+        source = customers[record["id"]]
+        company = contact_company.get(record["id"]) if store.case.name == "shopify" else source["company_id"]
+        assert (record.get("email"), record.get("company_id")) == (source["email"], company)
+        assert record["accepts_marketing"] == source["accepts_marketing"]
+    companies = {c["id"]: c for c in store.dataset.companies}
+    for record in records_of(output, "companies"):
+        assert record["name"] == companies[record["id"]]["name"]
+        assert record["credit_limit"] == pytest.approx(companies[record["id"]]["credit_limit"])
+
+
+def test_incremental_read_with_the_last_state_returns_only_records_at_or_after_the_cursor(store: Store) -> None:
+    first = store.read()
+    state = last_states(first.records_and_state_messages)
+    changed = store.dataset.mutate(count=12, now=store.clock.now)
+    second = store.read(state=state)
+    assert not second.errors, second.get_formatted_error_message()
+    for stream in store.case.incremental:
+        cursor = state[stream].get("updated_at") or state[stream].get("occurred_at")
+        key = "occurred_at" if stream == "events" else "updated_at"
+        assert all(r[key] >= cursor for r in records_of(second, stream)), stream
+    read_again = {(s, r["id"]) for s in ("orders", "customers") for r in records_of(second, s)}
+    assert {(s, i) for s, i in changed if s in ("orders", "customers")} <= read_again
+    assert len(records_of(second, "orders")) < len(store.dataset.orders)
+
+
+def test_state_in_the_future_returns_nothing(store: Store) -> None:
+    future = "2099-01-01T00:00:00Z"
+    state = {s: {"occurred_at" if s == "events" else "updated_at": future} for s in store.case.incremental}
+    output = store.read(*store.case.incremental, state=state)
+    assert not output.errors, output.get_formatted_error_message()
+    assert output.records == []
+
+
+@pytest.mark.parametrize("cut_share", [0.15, 0.5, 0.85])
+def test_resume_from_the_last_state_before_a_cut_loses_nothing(store: Store, cut_share: float) -> None:
+    streams = tuple(s for s in ("orders", "customers", "products", "abandoned_checkouts") if s in store.case.streams)
+    messages = store.read(*streams, page_size=10).records_and_state_messages
+    cut = int(len(messages) * cut_share)
+    before = messages[:cut]
+    seen = {(m.record.stream, m.record.data["id"]) for m in before if m.type == Type.RECORD}
+    resumed = store.read(*streams, state=last_states(before) or None, page_size=10)
+    assert not resumed.errors, resumed.get_formatted_error_message()
+    seen |= {(m.record.stream, m.record.data["id"]) for m in resumed.records}
+    for stream in streams:
+        assert {i for s, i in seen if s == stream} == set(expected_ids(store, stream)), stream
+
+
+def test_a_429_storm_and_server_errors_are_waited_out(store: Store) -> None:
+    if not store.case.injected_time:
+        pytest.skip("retries of this platform sleep for real (CDK HttpClient without injected time)")
+    store.emulator.configure_faults(rate_limit_storm=4, error_rate=0.15, retry_after=3, seed=5)
+    output = store.read("orders", "customers", "products")
+    assert not output.errors, output.get_formatted_error_message()
+    for stream in ("orders", "customers", "products"):
+        assert sorted(r["id"] for r in records_of(output, stream)) == sorted(expected_ids(store, stream))
+    injected = store.emulator.faults.injected
+    assert injected["throttled"] == 4 and injected["error"] > 0
+    assert store.clock.waits, "the source retried without waiting"
+
+
+def test_malformed_records_are_emitted_with_change_notes_and_the_sync_goes_on(store: Store) -> None:
+    store.emulator.configure_faults(malformed_rate=0.3, seed=9)
+    output = store.read("orders", "customers")
+    assert not output.errors, output.get_formatted_error_message()
+    assert sorted(r["id"] for r in records_of(output, "orders")) == sorted(expected_ids(store, "orders"))
+    noted = [m for m in output.records if m.record.meta and m.record.meta.changes]
+    assert noted, "no record carried change notes"
+    for message in noted:
+        fields = {change.field for change in message.record.meta.changes}
+        assert fields == {note["field"] for note in message.record.data["extra"]["_changes"]}
+    assert store.emulator.faults.injected["malformed"] > 0
+
+
+def test_records_changing_during_the_read_are_not_lost(store: Store) -> None:
+    ids_at_start = set(expected_ids(store, "orders"))
+    store.emulator.configure_faults(mutate_every=2, mutate_count=2, seed=3)
+    output = store.read("orders", page_size=10)
+    assert not output.errors, output.get_formatted_error_message()
+    assert ids_at_start <= {r["id"] for r in records_of(output, "orders")}
+
+
+def test_unknown_platform_names_the_valid_ones(store: Store) -> None:
+    status = InjectedSource(store.clock).check(logging.getLogger("test"), {**store.config, "platform": "shopfy"})
+    assert "unknown platform 'shopfy'" in (status.message or "")
