@@ -9,7 +9,7 @@ from typing import Protocol
 from airbyte_cdk.sources.streams import Stream
 
 from source_store.config import ConfigError, StoreConfig
-from source_store.platforms import custom_rest, magento, shopify, woocommerce
+from source_store.platforms import custom_rest, files, magento, shopify, woocommerce
 
 
 class Platform(Protocol):
@@ -27,7 +27,9 @@ class Platform(Protocol):
 
 
 # Add a platform: import its module here and list it below (and give it a connection object in spec.json).
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (woocommerce, custom_rest, shopify, magento)}
+PLATFORMS: dict[str, ModuleType] = {
+    module.NAME: module for module in (woocommerce, custom_rest, shopify, magento, files)
+}
 
 
 def get_platform(name: object) -> Platform:
