@@ -33,7 +33,7 @@ bench: install
 	$(BIN)/python -m store2crm.bench
 
 eval: install
-	$(BIN)/python -m store2crm.evaluate identity --scale 2000 --scale 20000
+	$(BIN)/python -m store2crm.evaluate identity --scale 2000 --scale 20000; identity=$$?; $(BIN)/python -m store2crm.evaluate scores && exit $$identity
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs .store2crm

@@ -1,13 +1,13 @@
 """`make bench`: throughput, CPU and peak memory of each stage against the sandbox emulators.
 
 Each stage runs as the `store2crm` CLI in a child process, as a user runs it, so its CPU seconds and
-peak memory are the child's own (`resource.getrusage(RUSAGE_CHILDREN)`), not the emulator's.
+peak memory are that child's own (`os.wait4`), not the emulator's nor an earlier stage's.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import datetime as dt
 import subprocess
 import sys
 import tempfile
@@ -21,6 +21,7 @@ import duckdb
 import requests
 
 from store2crm.demo import destination_config, source_config, write_private_json
+from store2crm.evaluate import load_dataset
 from store2crm.sandbox.crm_emulator import CrmEmulator
 from store2crm.sandbox.generator import generate
 from store2crm.sandbox.store_emulator import StoreEmulator
@@ -29,6 +30,81 @@ from store2crm.sandbox.store_emulator import StoreEmulator
 PEOPLE_PER_100K_ORDERS = 47_000
 # HubSpot Starter: 100 calls per rolling 10 s, times 100 inputs per call (api-facts.md).
 HUBSPOT_STARTER_CEILING_RECORDS_PER_S = 100 / 10 * 100
+CASES = ("extract", "transform-load", "dbt-scale")
+# A stage that runs longer is killed (and fails the bench).
+CHILD_TIMEOUT_S = 3600
+# Why a launcher: on Linux a process's peak RSS (ru_maxrss) starts at the high-water mark of the
+# process it was forked from, so a CLI forked straight from this one would report at least the
+# memory this process used to generate data. The launcher is a fresh, small interpreter: it forks
+# and execs the CLI, waits for it with os.wait4 (that child's own usage only) and appends
+# "<mark> <cpu seconds> <max rss KiB>" to stderr.
+LAUNCHER_MARK = "\nstore2crm-bench-rusage "
+LAUNCHER = f"""
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write({LAUNCHER_MARK!r} + f"{{usage.ru_utime + usage.ru_stime}} {{usage.ru_maxrss}}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+# dbt at scale (issue 4: a full build and a build after 1% new data, at >= 1M events). The
+# generator makes ~2.35 events a person and stops at 300k people (its phone number space), so it
+# cannot make 1M events; DBT_SCALE_PEOPLE people are generated and loaded (~25 s) and their events
+# are replicated in DuckDB up to the target count (REPLICATE_EVENTS_SQL).
+DBT_SCALE_EVENTS = 1_000_000
+DBT_SCALE_PEOPLE = 50_000
+DBT_INCREMENT_SHARE = 0.01
+# Copy k of an event gets id, anonymous_id and session_id suffixed `~r<k>` (a new browser and
+# session of the same person: login and email links still tie it to them) and happens k hours earlier.
+REPLICATE_EVENTS_SQL = """
+insert into raw_store.events by name
+select
+    events.* replace (
+        events.id || '~r' || copies.k as id,
+        events.anonymous_id || '~r' || copies.k as anonymous_id,
+        events.session_id || '~r' || copies.k as session_id,
+        events.occurred_at - to_hours(copies.k) as occurred_at,
+        cast(uuid() as varchar) as _airbyte_raw_id
+    )
+from raw_store.events as events
+cross join range(1, $copies) as copies (k)
+where events.id not like '%~%'
+"""
+# 1% new data: a deterministic ~1% sample of events and of orders without refunds, copied under
+# new ids (`~n`), their two-year spread squeezed into the day after the latest record (so every
+# copy is later than anything loaded), extracted by a later sync.
+INCREMENT_SQL = {
+    "events": """
+insert into raw_store.events by name
+select
+    events.* replace (
+        events.id || '~n' as id,
+        events.anonymous_id || '~n' as anonymous_id,
+        events.session_id || '~n' as session_id,
+        $latest + to_seconds((epoch(events.occurred_at) - $earliest) / $squeeze) as occurred_at,
+        cast(uuid() as varchar) as _airbyte_raw_id,
+        $extracted_at as _airbyte_extracted_at
+    )
+from raw_store.events as events
+where hash(events.id) % $every = 0
+""",
+    "orders": """
+insert into raw_store.orders by name
+select
+    orders.* replace (
+        orders.id || '~n' as id,
+        orders.order_number || '~n' as order_number,
+        $latest + to_seconds((epoch(orders.created_at) - $earliest) / $squeeze) as created_at,
+        $latest + to_seconds((epoch(orders.updated_at) - $earliest) / $squeeze) as updated_at,
+        $latest + to_seconds((epoch(orders.cancelled_at) - $earliest) / $squeeze) as cancelled_at,
+        cast(uuid() as varchar) as _airbyte_raw_id,
+        $extracted_at as _airbyte_extracted_at
+    )
+from raw_store.orders as orders
+where hash(orders.id) % $every = 0 and coalesce(json_array_length(orders.refunds), 0) = 0
+""",
+}
 
 
 @dataclass
@@ -42,19 +118,31 @@ class ChildRun:
 
 
 def run_cli(*args: str) -> ChildRun:
-    """Run `python -m store2crm ARGS` and measure the child's wall time, CPU time and peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run `python -m store2crm ARGS` and measure the child's wall time, CPU time and peak RSS.
+
+    The CLI runs under a small launcher process (LAUNCHER) that reports the CLI's own rusage.
+    """
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "store2crm", *args], capture_output=True, text=True, check=False, timeout=3600
-    )
-    seconds = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        raise RuntimeError(f"store2crm {args[0]} failed:\n{result.stdout}\n{result.stderr}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss of children is the largest single descendant so far (KiB on Linux).
-    return ChildRun(seconds, cpu, after.ru_maxrss / 1024, result.stdout)
+    # Output goes to files, not pipes, so nothing has to be drained while the child runs.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, "-m", "store2crm", *args], stdout=out, stderr=err, text=True
+        )
+        try:
+            process.wait(timeout=CHILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+        seconds = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    stderr, _, usage = stderr.rpartition(LAUNCHER_MARK)
+    if process.returncode != 0 or not usage:
+        raise RuntimeError(f"store2crm {args[0]} failed:\n{stdout}\n{stderr}")
+    cpu_seconds, max_rss_kib = usage.split()
+    return ChildRun(seconds, float(cpu_seconds), int(max_rss_kib) / 1024, stdout)
 
 
 def bench_extract(orders: int, workdir: Path) -> dict[str, Any]:
@@ -118,6 +206,74 @@ def bench_transform_and_load(people: int, workdir: Path) -> list[dict[str, Any]]
     ]
 
 
+def replicate_events(warehouse: Path, target: int) -> int:
+    """Copy raw events (new ids, browsers, sessions; earlier times) until there are >= `target`; return the count."""
+    with duckdb.connect(str(warehouse)) as db:
+        events = db.execute("select count(*) from raw_store.events").fetchone()[0]
+        if events == 0:
+            raise RuntimeError("no raw events to replicate")
+        copies = -(-target // events)  # ceiling: the original plus copies - 1 replicas
+        if copies > 1:
+            db.execute(REPLICATE_EVENTS_SQL, {"copies": copies})
+        return db.execute("select count(*) from raw_store.events").fetchone()[0]
+
+
+def append_increment(warehouse: Path, share: float = DBT_INCREMENT_SHARE) -> dict[str, int]:
+    """Append about `share` new events and orders, later than everything loaded; return rows added per table."""
+    with duckdb.connect(str(warehouse)) as db:
+        earliest, latest = db.execute(
+            "select min(moment), max(moment) from ("
+            " select occurred_at as moment from raw_store.events"
+            " union all select created_at from raw_store.orders"
+            " union all select updated_at from raw_store.orders)"
+        ).fetchone()
+        extracted_at = db.execute("select max(_airbyte_extracted_at) from raw_store.events").fetchone()[0]
+        parameters = {
+            "latest": latest,
+            "earliest": earliest.timestamp(),
+            # the whole history squeezed into one day
+            "squeeze": max(1.0, (latest - earliest).total_seconds() / 86_400),
+            "every": round(1 / share),
+            "extracted_at": extracted_at + dt.timedelta(days=1),
+        }
+        added = {}
+        for table, sql in INCREMENT_SQL.items():
+            before = db.execute(f"select count(*) from raw_store.{table}").fetchone()[0]
+            db.execute(sql, parameters)
+            added[table] = db.execute(f"select count(*) from raw_store.{table}").fetchone()[0] - before
+        return added
+
+
+def bench_dbt_scale(events: int, people: int, workdir: Path) -> list[dict[str, Any]]:
+    """Dbt build of the whole project at >= `events` raw events, then again after ~1% new events and orders."""
+    started = time.monotonic()
+    dataset = generate(seed=3, scale=people)
+    warehouse = workdir / "scale.duckdb"
+    load_dataset(dataset, warehouse)
+    total_events = replicate_events(warehouse, events)
+    setup_seconds = time.monotonic() - started
+    full = run_cli("transform", "--warehouse", str(warehouse))
+    added = append_increment(warehouse)
+    incremental = run_cli("transform", "--warehouse", str(warehouse))
+    orders = len(dataset.orders)
+    return [
+        {
+            "case": f"dbt build, full ({total_events:,} events, {orders:,} orders, {people:,} people)",
+            "seconds": full.seconds,
+            "cpu_s": full.cpu_seconds,
+            "peak_rss_mb": full.peak_rss_mb,
+            "setup_seconds": setup_seconds,
+        },
+        {
+            "case": f"dbt build after 1% new data (+{added['events']:,} events, +{added['orders']:,} orders)",
+            "seconds": incremental.seconds,
+            "cpu_s": incremental.cpu_seconds,
+            "peak_rss_mb": incremental.peak_rss_mb,
+            "full_over_incremental": full.seconds / incremental.seconds,
+        },
+    ]
+
+
 def format_row(row: dict[str, Any]) -> str:
     """One line per case: name, then each figure."""
     figures = ", ".join(
@@ -129,16 +285,30 @@ def format_row(row: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
-    """Run the benchmark cases and print one line each."""
+    """Run the benchmark cases (all, or those named by --case) and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=100_000, help="orders in the extract case")
     parser.add_argument("--people", type=int, default=5_000, help="people in the transform and load cases")
+    parser.add_argument("--dbt-events", type=int, default=DBT_SCALE_EVENTS, help="raw events in the dbt-scale case")
+    parser.add_argument("--dbt-people", type=int, default=DBT_SCALE_PEOPLE, help="people generated for it")
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=CASES,
+        help="run only this case (repeatable). Example: python -m store2crm.bench --case dbt-scale",
+    )
     args = parser.parse_args(argv)
+    cases = args.case or CASES
     with tempfile.TemporaryDirectory(prefix="store2crm-bench-") as folder:
         workdir = Path(folder)
-        echo(format_row(bench_extract(args.orders, workdir)))
-        for row in bench_transform_and_load(args.people, workdir):
-            echo(format_row(row))
+        if "extract" in cases:
+            echo(format_row(bench_extract(args.orders, workdir)))
+        if "transform-load" in cases:
+            for row in bench_transform_and_load(args.people, workdir):
+                echo(format_row(row))
+        if "dbt-scale" in cases:
+            for row in bench_dbt_scale(args.dbt_events, args.dbt_people, workdir):
+                echo(format_row(row))
 
 
 if __name__ == "__main__":

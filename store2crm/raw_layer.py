@@ -200,7 +200,8 @@ class RawLayer:
             "_source_changes": CHANGES_TYPE,
         }
         unpack = ", ".join(
-            f"_store2crm_record -> '$.{_json_path_key(name)}' AS {quote(name)}" for name in record_columns
+            f"nullif(_store2crm_record -> '$.{_json_path_key(name)}', 'null'::JSON) AS {quote(name)}"
+            for name in record_columns
         )
         all_columns = ", ".join(quote(c) for c in [*AIRBYTE_COLUMNS, *table.columns])
         self._db.execute(

@@ -106,6 +106,22 @@ def test_source_change_notes_land_in_airbyte_meta_beside_typecast_notes(tmp_path
     assert json.loads(metas["4"])["changes"] == []
 
 
+def test_explicit_nulls_land_as_sql_nulls_without_notes(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with RawLayer(warehouse) as raw:
+        raw.prepare([("orders", orders_schema())])
+        raw.add_record(
+            "orders",
+            {"id": "5", "platform": "x", "store_id": "s", "total": None, "updated_at": None, "line_items": None},
+            EMITTED_AT_MS,
+        )
+        raw.flush()
+    with duckdb.connect(str(warehouse)) as db:
+        row = db.execute("SELECT total, updated_at, line_items, _airbyte_meta FROM raw_store.orders").fetchone()
+    assert row[:3] == (None, None, None)
+    assert json.loads(row[3])["changes"] == []
+
+
 def test_state_is_saved_with_records_and_read_back(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     with RawLayer(warehouse, connection_name="shop") as raw:
