@@ -25,7 +25,8 @@ from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import AuthBase
 
-Sleep = Callable[[float], None]
+from source_store.timing import Sleep
+
 # backoff.expo as the CDK's default handler uses it: 1, 2, 4, ... seconds, capped here at a minute.
 MAX_DEFAULT_WAIT_SECONDS = 60.0
 

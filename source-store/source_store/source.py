@@ -21,6 +21,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_store.config import ConfigError, StoreConfig, parse_config
 from source_store.platforms import Platform, get_platform
+from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep
 
 
 class SourceStore(AbstractSource):
@@ -28,7 +29,15 @@ class SourceStore(AbstractSource):
 
     A platform module that offers `declarative_source(config, raw, catalog, state)` (custom REST)
     is read by the declarative source it generates; the others by their own streams.
+
+    `sleep` is what every retry and throttle wait goes through and `clock` (epoch seconds) is the
+    present a read ends at; both default to real time. Tests pass fakes, so nothing sleeps for real.
     """
+
+    def __init__(self, *, sleep: Sleep = REAL_SLEEP, clock: Clock = REAL_CLOCK) -> None:
+        super().__init__()
+        self.sleep = sleep
+        self.clock = clock
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
         """The catalog of the platform's streams."""
@@ -73,7 +82,7 @@ class SourceStore(AbstractSource):
         """The platform's streams; a bad config fails as a config error naming the field."""
         try:
             platform, store_config = _load(config)
-            return platform.streams(store_config)
+            return platform.streams(store_config, sleep=self.sleep, clock=self.clock)
         except ConfigError as error:
             raise AirbyteTracedException(
                 message=str(error), internal_message=str(error), failure_type=FailureType.config_error

@@ -7,7 +7,7 @@ import math
 
 import pytest
 from airbyte_cdk.models import FailureType, Status
-from test_platform_suite import TOKEN, InjectedSource, records_of, start_store
+from test_platform_suite import TOKEN, injected_source, records_of, start_store
 
 
 @pytest.fixture
@@ -40,11 +40,11 @@ def test_orders_sharing_one_updated_at_across_pages_are_all_read(store):
 
 def test_check_names_a_rejected_token_without_quoting_it(store):
     config = {**store.config, "magento": {**store.config["magento"], "access_token": "wrong-token"}}
-    status = InjectedSource(store.clock).check(logging.getLogger("test"), config)
+    status = injected_source(store.clock).check(logging.getLogger("test"), config)
     assert status.status == Status.FAILED
     assert "integration token rejected by 127.0.0.1:" in status.message and "Integrations" in status.message
     assert "wrong-token" not in status.message and TOKEN not in status.message
-    assert InjectedSource(store.clock).check(logging.getLogger("test"), store.config).status == Status.SUCCEEDED
+    assert injected_source(store.clock).check(logging.getLogger("test"), store.config).status == Status.SUCCEEDED
 
 
 def test_read_with_a_rejected_token_fails_as_a_config_error(store):

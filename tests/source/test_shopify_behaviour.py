@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from airbyte_cdk.models import FailureType, Status
-from test_platform_suite import TOKEN, InjectedSource, last_states, records_of, start_store
+from test_platform_suite import TOKEN, injected_source, last_states, records_of, start_store
 
 from source_store.platforms import shopify_queries
 
@@ -57,11 +57,11 @@ def test_first_sync_by_bulk_operation_then_incremental_pages():
 
 def test_check_names_a_rejected_token_without_quoting_it(store):
     config = {**store.config, "shopify": {**store.config["shopify"], "access_token": "shpat_wrong"}}
-    status = InjectedSource(store.clock).check(logging.getLogger("test"), config)
+    status = injected_source(store.clock).check(logging.getLogger("test"), config)
     assert status.status == Status.FAILED
     assert status.message.startswith("access token rejected by 127.0.0.1:")
     assert "read_orders" in status.message and "shpat_wrong" not in status.message and TOKEN not in status.message
-    assert InjectedSource(store.clock).check(logging.getLogger("test"), store.config).status == Status.SUCCEEDED
+    assert injected_source(store.clock).check(logging.getLogger("test"), store.config).status == Status.SUCCEEDED
 
 
 def test_read_with_a_rejected_token_fails_as_a_config_error(store):

@@ -10,6 +10,7 @@ from airbyte_cdk.sources.streams import Stream
 
 from source_store.config import ConfigError, StoreConfig
 from source_store.platforms import custom_rest, files, magento, shopify, woocommerce
+from source_store.timing import Clock, Sleep
 
 
 class Platform(Protocol):
@@ -17,8 +18,8 @@ class Platform(Protocol):
 
     NAME: str
 
-    def streams(self, config: StoreConfig) -> list[Stream]:
-        """Every canonical stream, read from this platform."""
+    def streams(self, config: StoreConfig, *, sleep: Sleep = ..., clock: Clock = ...) -> list[Stream]:
+        """Every canonical stream, read from this platform; its waits go through `sleep`, its present is `clock`."""
         ...
 
     def check_connection(self, config: StoreConfig, logger: logging.Logger) -> str | None:

@@ -26,6 +26,7 @@ from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from source_store.changes import CHANGES_KEY, nulled
 from source_store.config import ConfigError, StoreConfig
 from source_store.cursor import format_timestamp, parse_timestamp
+from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep
 
 NAME = "custom_rest"
 CANONICAL_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -34,8 +35,11 @@ AUTH_KINDS = ("bearer", "basic", "api_key", "none")
 PAGINATION_KINDS = ("page_number", "offset", "cursor", "link_header", "none")
 
 
-def streams(config: StoreConfig) -> list[Any]:
-    """The declarative source's streams (the source delegates reads to `declarative_source`)."""
+def streams(config: StoreConfig, *, sleep: Sleep = REAL_SLEEP, clock: Clock = REAL_CLOCK) -> list[Any]:
+    """The declarative source's streams (the source delegates reads to `declarative_source`).
+
+    `sleep` and `clock` are unused: the declarative runtime waits and reads time on its own.
+    """
     return declarative_source(config, {}).streams(config=runtime_config(config))
 
 

@@ -25,6 +25,7 @@ from source_store.platforms.files_readers import (
     read_rows,
 )
 from source_store.platforms.files_stream import FilesStream
+from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep
 
 NAME = "files"
 CANONICAL_CURSORS = {"events": "occurred_at"}  # every other stream's cursor is updated_at
@@ -185,8 +186,11 @@ def _csv_options(raw: Any, where: str) -> CsvOptions:
     )
 
 
-def streams(config: StoreConfig) -> list[FilesStream]:
-    """One stream per declared export (only the declared canonical streams are in the catalog)."""
+def streams(config: StoreConfig, *, sleep: Sleep = REAL_SLEEP, clock: Clock = REAL_CLOCK) -> list[FilesStream]:
+    """One stream per declared export (only the declared canonical streams are in the catalog).
+
+    `sleep` and `clock` are unused: reading files never waits.
+    """
     connection = files_connection(config)
     return [
         FilesStream(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,8 +25,9 @@ from source_store.cursor import parse_timestamp
 from source_store.pagination import PaginationLoopError
 from source_store.platforms import magento_mappers as mappers
 from source_store.platforms.shopify import MIN_THROTTLE_WAIT_SECONDS
-from source_store.retrying_client import Sleep, install
+from source_store.retrying_client import install
 from source_store.streams import Mapper, StoreStream
+from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep
 
 NAME = "magento"
 # Stores > Configuration > Services > Web API Limits caps pageSize at 300 when input limits are on.
@@ -464,8 +464,11 @@ def _fail(message: str) -> ErrorResolution:
     )
 
 
-def streams(config: StoreConfig, *, sleep: Sleep = time.sleep, **_: Any) -> list[Stream]:
-    """Every canonical stream Magento provides (no `events`: Magento keeps no behaviour events)."""
+def streams(config: StoreConfig, *, sleep: Sleep = REAL_SLEEP, clock: Clock = REAL_CLOCK) -> list[Stream]:
+    """Every canonical stream Magento provides (no `events`: Magento keeps no behaviour events).
+
+    Retries wait through `sleep`; `clock` is unused (a Magento read keeps no time of its own).
+    """
     connection = magento_connection(config)
     budget = store_budget(config.requests_per_second)
     return [MagentoStream(resource, config, connection, sleep, budget) for resource in RESOURCES]

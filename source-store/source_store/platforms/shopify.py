@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,8 +27,9 @@ from source_store.pagination import PaginationLoopError
 from source_store.platforms import shopify_mappers as mappers
 from source_store.platforms import shopify_queries as queries
 from source_store.platforms.shopify_bulk import reassemble, run_bulk_query
-from source_store.retrying_client import Sleep, SleepInjectedHttpClient, install
+from source_store.retrying_client import SleepInjectedHttpClient, install
 from source_store.streams import Mapper, StoreStream
+from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep
 
 NAME = "shopify"
 DEFAULT_API_VERSION = "2025-10"
@@ -47,7 +47,6 @@ SETUP_HELP = (
     "read_orders, read_products (and read_companies for B2B) Admin API scopes, install it, and copy its Admin API "
     "access token (shpat_...)"
 )
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -512,8 +511,8 @@ def _fail(message: str) -> ErrorResolution:
 def streams(
     config: StoreConfig,
     *,
-    sleep: Sleep = time.sleep,
-    clock: Clock = time.monotonic,
+    sleep: Sleep = REAL_SLEEP,
+    clock: Clock = REAL_CLOCK,
 ) -> list[Stream]:
     """Every canonical stream Shopify provides; they share one cost bucket (per app and shop)."""
     connection = shopify_connection(config)

@@ -38,7 +38,9 @@ from source_store.platforms.woocommerce_mappers import (
     map_order,
     map_product,
 )
+from source_store.retrying_client import install
 from source_store.streams import Mapper, StoreStream
+from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep, utc_now
 
 NAME = "woocommerce"
 MAX_PAGE_SIZE = 100  # WooCommerce REST API docs, "Pagination": per_page is capped at 100.
@@ -134,7 +136,9 @@ class WooCommerceStream(StoreStream):
         resource: Resource,
         config: StoreConfig,
         api_budget: APIBudget | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        sleep: Sleep = REAL_SLEEP,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.resource = resource
         self.clock = clock
@@ -147,9 +151,11 @@ class WooCommerceStream(StoreStream):
             ordered=resource.modified_filter,
             mapper=resource.mapper,
             config=config,
-            authenticator=BasicHttpAuthenticator(self._connection["consumer_key"], self._connection["consumer_secret"]),
-            api_budget=api_budget,
+            authenticator=None,
         )
+        # The CDK's HttpClient, with its retry waits (429 Retry-After, 5xx backoff) through `sleep`.
+        auth = BasicHttpAuthenticator(self._connection["consumer_key"], self._connection["consumer_secret"])
+        install(self, auth, sleep, api_budget=api_budget)
 
     @property
     def url_base(self) -> str:
@@ -172,7 +178,7 @@ class WooCommerceStream(StoreStream):
         self._keyset = None
         if self.resource.modified_filter:
             # End at the second the read starts in: a closed second can lose records, never gain any.
-            self._keyset = KeysetTraversal(self.window.floor, self.config.page_size, until=self.clock())
+            self._keyset = KeysetTraversal(self.window.floor, self.config.page_size, until=utc_now(self.clock))
         if self._keyset is None or not self._keyset.done:
             yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
         self.logger.info(self.read_summary())
@@ -277,7 +283,7 @@ class WooCommerceStream(StoreStream):
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         """Honour `Retry-After`."""
-        return RetryAfterBackoff()
+        return RetryAfterBackoff(clock=lambda: utc_now(self.clock))
 
     def _error_overrides(self) -> dict[int, ErrorResolution]:
         host = urlsplit(self.url_base).netloc
@@ -337,10 +343,10 @@ def woocommerce_connection(config: StoreConfig) -> Mapping[str, Any]:
     return settings
 
 
-def streams(config: StoreConfig) -> list[Stream]:
-    """Every canonical stream, read from WooCommerce."""
+def streams(config: StoreConfig, *, sleep: Sleep = REAL_SLEEP, clock: Clock = REAL_CLOCK) -> list[Stream]:
+    """Every canonical stream, read from WooCommerce; retries wait through `sleep`, reads end at `clock`."""
     budget = store_budget(config.requests_per_second)
-    return [WooCommerceStream(resource, config, budget) for resource in RESOURCES]
+    return [WooCommerceStream(resource, config, budget, sleep=sleep, clock=clock) for resource in RESOURCES]
 
 
 def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:

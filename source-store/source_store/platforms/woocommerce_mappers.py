@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from source_store.changes import CHANGES_KEY, nulled
-from source_store.cursor import format_timestamp, parse_timestamp
+from source_store.changes import nulled
+from source_store.native import NativeRecord, UnmappableRecordError, to_int, to_money, to_text, to_timestamp
 
 # WooCommerce order status → (financial_status, fulfillment_status); WooCommerce keeps one status.
 ORDER_STATUSES: dict[str, tuple[str | None, str | None]] = {
@@ -60,22 +60,18 @@ EVENT_TYPES = frozenset(
 )
 
 
-class MalformedRecordError(ValueError):
-    """A native record that cannot become a canonical record at all (it has no id)."""
+MalformedRecordError = UnmappableRecordError  # the name this module's callers know
 
 
-class Payload:
-    """A native record read field by field; the fields never read are its `extra`.
+class Payload(NativeRecord):
+    """A WooCommerce record read field by field (see `NativeRecord`), plus its `meta_data` entries.
 
-    A value that cannot be converted is not marked as read, so it survives in `extra`
-    exactly as the platform sent it, and a change note (Destinations V2 `_airbyte_meta`
-    style: field, change, reason) is listed under `extra._changes`.
+    WooCommerce writes 0 for "no reference", keeps plugin fields in `meta_data` (a list of
+    `{key, value}`), and the entries read are dropped from the `meta_data` left in `extra`.
     """
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.raw = raw
-        self.changes: list[dict[str, str]] = []
-        self._read: set[str] = set()
+        super().__init__(raw)
         self._meta = {entry.get("key"): entry for entry in raw.get("meta_data") or [] if isinstance(entry, Mapping)}
         self._meta_read: set[str] = set()
 
@@ -83,33 +79,16 @@ class Payload:
         """The record's own id as a string; a record without one cannot be keyed."""
         value = _ref(self.take("id"))
         if value is None:
-            raise MalformedRecordError(f"field id is missing or 0 (fields present: {sorted(self.raw)})")
+            raise UnmappableRecordError(f"field id is missing or 0 (fields present: {sorted(self.raw)})")
         return value
-
-    def take(self, key: str) -> Any:
-        """The raw value of `key`, marked as read."""
-        self._read.add(key)
-        return self.raw.get(key)
-
-    def text(self, key: str) -> str | None:
-        """A string field; empty strings become None."""
-        return _text(self.take(key))
 
     def ref(self, key: str) -> str | None:
         """An id pointing at another record; WooCommerce writes 0 for "none"."""
         return _ref(self.take(key))
 
-    def money(self, key: str) -> float | None:
-        """A decimal string (or number) as a JSON number."""
-        return self._convert(key, _money)
-
-    def timestamp(self, key: str) -> str | None:
-        """A GMT timestamp as UTC ISO 8601 with Z."""
-        return self._convert(key, _timestamp)
-
     def choice(self, key: str, allowed: frozenset[str]) -> str | None:
         """A value from a closed set; anything else stays in `extra`."""
-        return self._convert(key, _one_of(allowed))
+        return self.converted(key, _one_of(allowed))
 
     def meta(self, key: str, convert: Callable[[Any], Any]) -> Any:
         """The converted value of one `meta_data` entry; unconvertible entries stay in `extra`."""
@@ -121,12 +100,12 @@ class Payload:
         if converted is not None or value is None or value == "":
             self._meta_read.add(key)
         else:
-            self._note(f"meta_data.{key}")
+            self.changes.append(nulled(f"meta_data.{key}"))
         return converted
 
-    def extra(self) -> dict[str, Any]:
+    def extra(self, **additions: Any) -> dict[str, Any]:
         """Every field not read, with `meta_data` reduced to its unread entries."""
-        leftovers = {key: value for key, value in self.raw.items() if key not in self._read}
+        leftovers = super().extra(**additions)
         if "meta_data" in leftovers:
             unread = [
                 entry
@@ -135,24 +114,7 @@ class Payload:
             ]
             if unread:
                 leftovers["meta_data"] = unread
-        if self.changes:
-            leftovers[CHANGES_KEY] = self.changes
         return leftovers
-
-    def _convert(self, key: str, convert: Callable[[Any], Any]) -> Any:
-        value = self.raw.get(key)
-        if value is None or value == "":
-            self._read.add(key)
-            return None
-        converted = convert(value)
-        if converted is not None:
-            self._read.add(key)
-        else:
-            self._note(key)
-        return converted
-
-    def _note(self, key: str) -> None:
-        self.changes.append(nulled(key))
 
 
 def map_customer(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,7 +122,7 @@ def map_customer(raw: Mapping[str, Any]) -> dict[str, Any]:
     payload = Payload(raw)
     billing = _address(payload.take("billing"))
     shipping = _address(payload.take("shipping"))
-    tags = payload.meta("customer_tags", _text)
+    tags = payload.meta("customer_tags", to_text)
     return {
         "id": payload.record_id(),
         "email": payload.text("email"),
@@ -191,7 +153,7 @@ def map_order(raw: Mapping[str, Any]) -> dict[str, Any]:
     status = payload.raw.get("status")
     trashed = status == TRASH_STATUS
     if trashed:  # WordPress keeps the status an order had before it was trashed
-        status = payload.meta(TRASH_META_STATUS, _text) or status
+        status = payload.meta(TRASH_META_STATUS, to_text) or status
     financial, fulfillment = ORDER_STATUSES.get(status, (None, None))
     refunded = sum(refund["amount"] or 0 for refund in refunds)
     if financial == "paid" and refunded > 0:
@@ -219,7 +181,7 @@ def map_order(raw: Mapping[str, Any]) -> dict[str, Any]:
         "line_items": line_items,
         "refunds": refunds,
         "company_id": payload.meta("_b2b_company_id", _ref),
-        "purchase_order_number": payload.meta("_purchase_order_number", _text),
+        "purchase_order_number": payload.meta("_purchase_order_number", to_text),
         "approval_status": payload.meta("_approval_status", _one_of(APPROVAL_STATUSES)),
         "created_at": payload.timestamp("date_created_gmt"),
         "updated_at": updated_at,
@@ -236,7 +198,7 @@ def map_product(raw: Mapping[str, Any]) -> dict[str, Any]:
         "id": payload.record_id(),
         "title": payload.text("name"),
         "sku": payload.text("sku"),
-        "category": _text(first_category.get("name")),
+        "category": to_text(first_category.get("name")),
         "price": payload.money("price"),
         "status": payload.text("status"),
         "created_at": payload.timestamp("date_created_gmt"),
@@ -268,7 +230,7 @@ def map_event(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A companion-plugin event → canonical event; events are immutable, created = occurred."""
     payload = Payload(raw)
     occurred_at = payload.timestamp("date_created_gmt")
-    if _timestamp(payload.raw.get("date_modified_gmt")) == occurred_at:
+    if to_timestamp(payload.raw.get("date_modified_gmt")) == occurred_at:
         payload.take("date_modified_gmt")
     return {
         "id": payload.record_id(),
@@ -325,8 +287,8 @@ def _line_item(raw: Mapping[str, Any]) -> dict[str, Any]:
         "product_id": payload.ref("product_id"),
         "sku": payload.text("sku"),
         "title": payload.text("name"),
-        "category": payload.meta("category", _text),  # companion-plugin line items carry it as meta
-        "quantity": _int(payload.take("quantity")),
+        "category": payload.meta("category", to_text),  # companion-plugin line items carry it as meta
+        "quantity": to_int(payload.take("quantity")),
         "price": payload.money("price"),
         "total": payload.money("total"),
         "extra": payload.extra(),
@@ -353,16 +315,9 @@ def _address(raw: Any) -> dict[str, Any] | None:
     """A WooCommerce billing/shipping object → canonical address; all-empty becomes None."""
     if not isinstance(raw, Mapping):
         return None
-    address: dict[str, Any] = {canonical: _text(raw.get(native)) for native, canonical in ADDRESS_FIELDS.items()}
+    address: dict[str, Any] = {canonical: to_text(raw.get(native)) for native, canonical in ADDRESS_FIELDS.items()}
     address.update({key: value for key, value in raw.items() if key not in ADDRESS_FIELDS})
     return address if any(value is not None for value in address.values()) else None
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _ref(value: Any) -> str | None:
@@ -371,31 +326,11 @@ def _ref(value: Any) -> str | None:
     return str(value)
 
 
-def _money(value: Any) -> float | None:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return float(amount) if amount.is_finite() else None
-
-
 def _sum(values: Any) -> float | None:
-    amounts = [_money(value) for value in values]
+    amounts = [to_money(value) for value in values]
     if any(amount is None for amount in amounts):
         return None
     return float(sum(Decimal(str(amount)) for amount in amounts))
-
-
-def _timestamp(value: Any) -> str | None:
-    moment = parse_timestamp(value)
-    return format_timestamp(moment) if moment else None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _yes_no(value: Any) -> bool | None:
@@ -403,6 +338,7 @@ def _yes_no(value: Any) -> bool | None:
 
 
 def _date(value: Any) -> str | None:
+    # Stricter than native.to_date (which drops a time part): a birthdate meta must be a bare date.
     try:
         return date.fromisoformat(str(value).strip()).isoformat()
     except ValueError:

@@ -52,6 +52,7 @@ class StoreEmulator(LoopbackServer):
             consumer_key, consumer_secret, site_timezone, clock, self.faults, dict(dialect_options or {})
         )
         self.dialect = get_dialect(dialect)(dataset, settings)
+        self.dialect_name = dialect
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
 
