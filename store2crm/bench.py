@@ -31,6 +31,8 @@ PEOPLE_PER_100K_ORDERS = 47_000
 # HubSpot Starter: 100 calls per rolling 10 s, times 100 inputs per call (api-facts.md).
 HUBSPOT_STARTER_CEILING_RECORDS_PER_S = 100 / 10 * 100
 CASES = ("extract", "transform-load", "dbt-scale")
+# Platforms with a store-emulator dialect (custom REST and file exports have none).
+EXTRACT_PLATFORMS = ("woocommerce", "shopify", "magento")
 # A stage that runs longer is killed (and fails the bench).
 CHILD_TIMEOUT_S = 3600
 # Why a launcher: on Linux a process's peak RSS (ru_maxrss) starts at the high-water mark of the
@@ -145,12 +147,12 @@ def run_cli(*args: str) -> ChildRun:
     return ChildRun(seconds, float(cpu_seconds), int(max_rss_kib) / 1024, stdout)
 
 
-def bench_extract(orders: int, workdir: Path) -> dict[str, Any]:
-    """Extract a WooCommerce store of about `orders` orders into an empty raw layer."""
+def bench_extract(orders: int, platform: str, workdir: Path) -> dict[str, Any]:
+    """Extract a store of about `orders` orders, in `platform`'s emulator dialect, into an empty raw layer."""
     dataset = generate(seed=1, scale=max(100, orders * PEOPLE_PER_100K_ORDERS // 100_000))
-    with StoreEmulator(dataset) as store:
-        config = write_private_json(workdir / "source.json", source_config(store))
-        warehouse = workdir / "extract.duckdb"
+    with StoreEmulator(dataset, platform) as store:
+        config = write_private_json(workdir / f"source-{platform}.json", source_config(store))
+        warehouse = workdir / f"extract-{platform}.duckdb"
         run = run_cli("extract", "--source-config", str(config), "--warehouse", str(warehouse))
         calls = requests.get(f"{store.base_url}/_sandbox/stats", timeout=30).json()["total"]
     with duckdb.connect(str(warehouse)) as db:
@@ -161,7 +163,7 @@ def bench_extract(orders: int, workdir: Path) -> dict[str, Any]:
             ).fetchall()
         )
     return {
-        "case": f"extract woocommerce ({len(dataset.orders):,} orders)",
+        "case": f"extract {platform} ({len(dataset.orders):,} orders)",
         "records": records,
         "records_per_s": records / run.seconds,
         "cpu_s_per_100k": run.cpu_seconds / records * 100_000,
@@ -297,12 +299,16 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = print) -> 
         choices=CASES,
         help="run only this case (repeatable). Example: python -m store2crm.bench --case dbt-scale",
     )
+    parser.add_argument(
+        "--platform", action="append", choices=EXTRACT_PLATFORMS, help="extract only this platform (repeatable)"
+    )
     args = parser.parse_args(argv)
     cases = args.case or CASES
     with tempfile.TemporaryDirectory(prefix="store2crm-bench-") as folder:
         workdir = Path(folder)
         if "extract" in cases:
-            echo(format_row(bench_extract(args.orders, workdir)))
+            for platform in args.platform or EXTRACT_PLATFORMS:
+                echo(format_row(bench_extract(args.orders, platform, workdir)))
         if "transform-load" in cases:
             for row in bench_transform_and_load(args.people, workdir):
                 echo(format_row(row))

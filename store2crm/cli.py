@@ -120,14 +120,21 @@ def docs(warehouse: Path) -> None:
 @click.option("--scale", default=300, show_default=True, help="Number of true people the generator makes.")
 @click.option("--seed", default=42, show_default=True, help="Seed of the data generator.")
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path(".store2crm/demo"))
-def demo(scale: int, seed: int, workdir: Path) -> None:
+@click.option(
+    "--platform",
+    type=click.Choice(["woocommerce", "shopify", "magento"]),
+    default="woocommerce",
+    show_default=True,
+    help="Store platform the store emulator speaks.",
+)
+def demo(scale: int, seed: int, workdir: Path, platform: str) -> None:
     """Run the whole chain twice against the sandbox emulators and print what each stage did.
 
     Example: store2crm demo --scale 300
     """
     from store2crm.demo import run_demo  # noqa: PLC0415 - keeps `store2crm --help` fast
 
-    _guard(run_demo, scale=scale, seed=seed, workdir=workdir, echo=click.echo)
+    _guard(run_demo, scale=scale, seed=seed, workdir=workdir, echo=click.echo, platform=platform)
 
 
 @main.group()

@@ -21,16 +21,23 @@ DEMO_CHANGE_SHARE = 0.05
 
 
 def source_config(store: StoreEmulator, store_id: str = "demo") -> dict[str, Any]:
-    """source-store config pointing at a running store emulator."""
-    return {
-        "platform": "woocommerce",
-        "store_id": store_id,
-        "start_date": "2015-01-01T00:00:00Z",
+    """source-store config pointing at a running store emulator, in the emulator's platform dialect."""
+    connections = {
         "woocommerce": {
             "base_url": store.base_url,
             "consumer_key": store.consumer_key,
             "consumer_secret": store.consumer_secret,
         },
+        # Shopify and Magento take one token; the emulator's is its consumer secret.
+        "shopify": {"base_url": store.base_url, "access_token": store.consumer_secret, "bulk_first_sync": True},
+        "magento": {"base_url": store.base_url, "access_token": store.consumer_secret},
+    }
+    platform = store.dialect_name
+    return {
+        "platform": platform,
+        "store_id": store_id,
+        "start_date": "2015-01-01T00:00:00Z",
+        platform: connections[platform],
     }
 
 
@@ -50,7 +57,9 @@ def write_private_json(path: Path, content: dict[str, Any]) -> Path:
     return path
 
 
-def run_demo(scale: int, seed: int, workdir: Path, echo: Callable[[str], None] = print) -> None:
+def run_demo(
+    scale: int, seed: int, workdir: Path, echo: Callable[[str], None] = print, platform: str = "woocommerce"
+) -> None:
     """Generate a store, run extract → transform → load, change the store, run again, build the docs."""
     started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -58,8 +67,8 @@ def run_demo(scale: int, seed: int, workdir: Path, echo: Callable[[str], None] =
     warehouse = workdir / "warehouse.duckdb"
     dataset = generate(seed=seed, scale=scale)
     echo(f"sandbox: generated {scale} people, {len(dataset.orders)} orders, {len(dataset.events)} events")
-    with StoreEmulator(dataset) as store, CrmEmulator() as crm:
-        echo(f"sandbox: store emulator (WooCommerce) {store.base_url}; CRM emulator (HubSpot) {crm.base_url}")
+    with StoreEmulator(dataset, platform) as store, CrmEmulator() as crm:
+        echo(f"sandbox: store emulator ({platform}) {store.base_url}; CRM emulator (HubSpot) {crm.base_url}")
         source = source_config(store)
         destination = destination_config(crm, workdir / "sync_state.duckdb")
         for run_number in (1, 2):
