@@ -8,11 +8,13 @@
     - new: first valid order in the last max_days_since_first_order days.
     - at_risk: RFM recency score <= max_recency_score and frequency score >= min_frequency_score.
     - win_back: RFM recency score <= max_recency_score and frequency score <= max_frequency_score.
-    - b2b_buyer: a valid order placed for a company, or a `buyer` role in company_contacts. -#}
+    - b2b_buyer: a valid order placed for a company, or a `buyer` role in company_contacts.
+    - crm_opted_out: the surviving marketing consent (customer_crm_fields) is the CRM's "no",
+      newer than the store's answer; qualified when the CRM value changed. -#}
 
 {%- set as_of = as_of_timestamp() %}
 {#- Every segment with a rule below; a segment added to var('segments') needs a rule_<name> CTE. #}
-{%- set segment_rules = ['loyal', 'cart_abandoner', 'vip', 'new', 'at_risk', 'win_back', 'b2b_buyer'] %}
+{%- set segment_rules = ['loyal', 'cart_abandoner', 'vip', 'new', 'at_risk', 'win_back', 'b2b_buyer', 'crm_opted_out'] %}
 {%- set abandoner_days = segment_setting('cart_abandoner', 'max_age_days') | int %}
 {%- set new_days = segment_setting('new', 'max_days_since_first_order') | int %}
 
@@ -175,6 +177,20 @@ rule_b2b_buyer as (
         min(qualified_at) as qualified_at
     from b2b_links
     group by person_id
+
+),
+
+rule_crm_opted_out as (
+
+    select
+        person_id,
+        'crm_opted_out' as segment_name,
+        crm_consent_at as qualified_at
+    from {{ ref('customer_crm_fields') }}
+    where
+        marketing_consent_source = 'crm'
+        and not has_marketing_consent
+        and crm_consent_at < {{ as_of }}
 
 ),
 

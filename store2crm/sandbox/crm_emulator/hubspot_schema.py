@@ -26,6 +26,7 @@ _CONTACT_PROPERTIES = (
     ("date_of_birth", "Date of birth", "string", "text"),
     ("lifecyclestage", "Lifecycle Stage", "enumeration", "radio"),
     ("hs_lead_status", "Lead Status", "enumeration", "radio"),
+    ("hs_marketable_status", "Marketing contact status", "enumeration", "booleancheckbox"),
     ("hubspot_owner_id", "Contact owner", "enumeration", "select"),
 )
 _COMPANY_PROPERTIES = (

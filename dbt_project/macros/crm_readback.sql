@@ -1,0 +1,86 @@
+{#- The CRM read-back tables (`raw_crm`, written by `store2crm readback` or an Airbyte sync of
+    destination_crm.readback) exist only once read-back has run. A warehouse where it never ran
+    (fresh, a Salesforce destination, a store with no CRM yet) must still build, so staging reads
+    `source_or_empty(...)`: the source table when the warehouse has it, otherwise an empty
+    relation with the same typed columns. The `source()` call is always made, so lineage,
+    freshness and docs are the same either way; in dbt unit tests the source is the test's fixture. -#}
+{% macro source_or_empty(source_name, table_name, columns) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if not execute or relation.is_cte -%}
+        {{ relation }}
+    {%- else -%}
+        {%- set existing = adapter.get_relation(
+            database=relation.database, schema=relation.schema, identifier=relation.identifier
+        ) -%}
+        {%- if existing is not none -%}
+            {{ relation }}
+        {%- else -%}
+            (
+                select
+                {%- for name, column_type in columns.items() %}
+                    cast(null as {{ column_type }}) as {{ name }}{{ ',' if not loop.last }}
+                {%- endfor %}
+                where 1 = 0
+            )
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Columns of a read-back table (destination_crm/readback.py's JSON schema as the raw layer types
+    it: Destinations V2 layout, `properties` an object). -#}
+{% macro crm_readback_columns() -%}
+    {{- return({
+        'id': dbt.type_string(),
+        'object': dbt.type_string(),
+        'external_id': dbt.type_string(),
+        'email': dbt.type_string(),
+        'updated_at': 'timestamp with time zone',
+        'properties': type_json(),
+        '_airbyte_raw_id': dbt.type_string(),
+        '_airbyte_extracted_at': 'timestamp with time zone',
+        '_airbyte_meta': type_json(),
+        '_airbyte_generation_id': dbt.type_bigint(),
+    }) -}}
+{%- endmacro %}
+
+{#- The warehouse's JSON type. -#}
+{% macro type_json() -%}
+    {{ return(adapter.dispatch('type_json', 'store2crm')()) }}
+{%- endmacro %}
+
+{% macro default__type_json() -%}
+    jsonb
+{%- endmacro %}
+
+{% macro duckdb__type_json() -%}
+    json
+{%- endmacro %}
+
+{#- Rank of a read-back row within one CRM object version (id, CRM last-modified stamp): the
+    read-back query is inclusive (GTE) on its cursor, so boundary records come again; 1 = keep
+    (latest extraction, then raw id as a deterministic tie-break). -#}
+{% macro crm_version_rank() -%}
+    row_number() over (
+        partition by id, updated_at
+        order by _airbyte_extracted_at desc, _airbyte_raw_id desc
+    )
+{%- endmacro %}
+
+{#- Rank of a version among all versions of its CRM object: 1 = the latest (CRM last-modified
+    stamp, then extraction). -#}
+{% macro crm_latest_rank() -%}
+    row_number() over (
+        partition by id
+        order by updated_at desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id desc
+    )
+{%- endmacro %}
+
+{#- A CRM-owned contact property from var('crm_contact_properties') (dbt_project.yml): its
+    HubSpot name, or the setting itself for a dict-valued entry. -#}
+{% macro crm_contact_property(name) -%}
+    {%- set settings = var('crm_contact_properties', {}) -%}
+    {%- if name not in settings -%}
+        {{ exceptions.raise_compiler_error("var('crm_contact_properties') has no entry '" ~ name ~ "'") }}
+    {%- endif -%}
+    {{- return(settings[name]) -}}
+{%- endmacro %}
