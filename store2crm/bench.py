@@ -30,7 +30,12 @@ from store2crm.sandbox.store_emulator import StoreEmulator
 PEOPLE_PER_100K_ORDERS = 47_000
 # HubSpot Starter: 100 calls per rolling 10 s, times 100 inputs per call (api-facts.md).
 HUBSPOT_STARTER_CEILING_RECORDS_PER_S = 100 / 10 * 100
-CASES = ("extract", "transform-load", "dbt-scale")
+CASES = ("extract", "transform-load", "crm-load", "dbt-scale")
+# CRM emulator dialects and the account tier each is benchmarked on.
+CRM_TIERS = {"hubspot": "starter", "salesforce": "enterprise"}
+# Share of the store changed before the incremental load, and the injected fault rate (issue 5).
+CRM_CHANGE_SHARE = 0.01
+CRM_FAULT_RATE = 0.05
 # Platforms with a store-emulator dialect (custom REST and file exports have none).
 EXTRACT_PLATFORMS = ("woocommerce", "shopify", "magento")
 # A stage that runs longer is killed (and fails the bench).
@@ -208,6 +213,91 @@ def bench_transform_and_load(people: int, workdir: Path) -> list[dict[str, Any]]
     ]
 
 
+def bench_crm_load(people: int, workdir: Path) -> list[dict[str, Any]]:
+    """Per CRM: first sync, a 1% store change, and a first sync into a CRM failing 5% of calls."""
+    dataset = generate(seed=4, scale=people)
+    rows = []
+    with StoreEmulator(dataset) as store:
+        source = write_private_json(workdir / "source-crm.json", source_config(store))
+        warehouse = str(workdir / "crm.duckdb")
+        run_cli("extract", "--source-config", str(source), "--warehouse", warehouse)
+        run_cli("transform", "--warehouse", warehouse)
+        for dialect, tier in CRM_TIERS.items():
+            rows += _load_runs(dialect, tier, store, source, warehouse, workdir=workdir)
+    return rows
+
+
+def _load_runs(
+    dialect: str, tier: str, store: StoreEmulator, source: Path, warehouse: str, *, workdir: Path
+) -> list[dict[str, Any]]:
+    with CrmEmulator(dialect, tier=tier) as crm:
+        destination = write_private_json(
+            workdir / f"destination-{dialect}.json", destination_config(crm, workdir / f"state-{dialect}.duckdb")
+        )
+        first = run_cli("load", "--destination-config", str(destination), "--warehouse", warehouse)
+        first_calls = crm.call_count()
+        objects = sum(len(crm.objects(name)) for name in ("companies", "contacts", "deals"))
+        count = max(1, int(len(store.dataset.orders) * CRM_CHANGE_SHARE))
+        requests.post(f"{store.base_url}/_sandbox/mutate", json={"count": count}, timeout=30).raise_for_status()
+        run_cli("extract", "--source-config", str(source), "--warehouse", warehouse)
+        run_cli("transform", "--warehouse", warehouse)
+        changed = run_cli("load", "--destination-config", str(destination), "--warehouse", warehouse)
+        changed_summary = _summary(changed.output)
+        changed_calls = crm.call_count() - first_calls
+    with CrmEmulator(dialect, tier=tier, error_rate=CRM_FAULT_RATE, fault_seed=5) as faulty:
+        destination = write_private_json(
+            workdir / f"destination-{dialect}-faults.json",
+            destination_config(faulty, workdir / f"state-{dialect}-faults.duckdb"),
+        )
+        faults = _summary(run_cli("load", "--destination-config", str(destination), "--warehouse", warehouse).output)
+        duplicates = _duplicate_objects(faulty)
+    return [
+        {
+            "case": f"load {dialect} {tier}, first sync",
+            "records": objects,
+            "records_per_s": objects / first.seconds,
+            "api_calls": first_calls,
+            "peak_rss_mb": first.peak_rss_mb,
+        },
+        {
+            "case": f"load {dialect}, after a 1% store change",
+            "changed_records": changed_summary.get("sent", 0),
+            "api_calls": changed_calls,
+            "api_calls_per_changed_record": changed_calls / max(1, changed_summary.get("sent", 0)),
+        },
+        {
+            "case": f"load {dialect}, first sync with {CRM_FAULT_RATE:.0%} of calls failing",
+            **{key: faults.get(key, 0) for key in ("received", "created", "updated", "failed", "queued_for_retry")},
+            "dead_lettered": faults.get("dead_lettered", 0),
+            "duplicates_in_crm": duplicates,
+        },
+    ]
+
+
+def _summary(output: str) -> dict[str, int]:
+    """The counts of the `load:` line the CLI printed."""
+    line = next(line for line in output.splitlines() if line.startswith("load: "))
+    counts = line.removeprefix("load: ").split(";")[0].split(", ")
+    return {name: int(value) for name, value in (count.rsplit(" ", 1) for count in counts) if value.isdigit()}
+
+
+def _duplicate_objects(crm: CrmEmulator) -> int:
+    """Objects sharing an external id (or a contact email) with another object of their type."""
+    duplicates = 0
+    for name in ("companies", "contacts", "deals"):
+        keys = [_object_key(record) for record in crm.objects(name)]
+        duplicates += len(keys) - len(set(keys))
+    return duplicates
+
+
+def _object_key(record: dict[str, Any]) -> str:
+    fields = record.get("properties", record)
+    for key in ("store2crm_external_id", "Store2crm_External_Id__c", "email"):
+        if fields.get(key):
+            return str(fields[key]).casefold()
+    return str(record.get("id") or record.get("Id"))
+
+
 def replicate_events(warehouse: Path, target: int) -> int:
     """Copy raw events (new ids, browsers, sessions; earlier times) until there are >= `target`; return the count."""
     with duckdb.connect(str(warehouse)) as db:
@@ -311,6 +401,9 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = print) -> 
                 echo(format_row(bench_extract(args.orders, platform, workdir)))
         if "transform-load" in cases:
             for row in bench_transform_and_load(args.people, workdir):
+                echo(format_row(row))
+        if "crm-load" in cases:
+            for row in bench_crm_load(args.people, workdir):
                 echo(format_row(row))
         if "dbt-scale" in cases:
             for row in bench_dbt_scale(args.dbt_events, args.dbt_people, workdir):

@@ -222,14 +222,15 @@ def _warehouse_env(warehouse: Path) -> Iterator[None]:
 
 
 def _relation(db: duckdb.DuckDBPyConnection, table_name: str) -> str:
-    """The schema-qualified name of the model `table_name`, wherever the dbt profile built it."""
+    """The fully qualified name of the model `table_name`, wherever the dbt profile built it."""
     row = db.execute(
-        "SELECT table_schema FROM information_schema.tables WHERE table_name = ? ORDER BY table_schema LIMIT 1",
+        "SELECT table_catalog, table_schema FROM information_schema.tables "
+        "WHERE table_name = ? AND table_catalog = current_database() ORDER BY table_schema LIMIT 1",
         [table_name],
     ).fetchone()
     if row is None:
         raise RuntimeError(f"model '{table_name}' is not in the warehouse: run `store2crm transform` first")
-    return f'"{row[0]}"."{table_name}"'
+    return f'"{row[0]}"."{row[1]}"."{table_name}"'
 
 
 def _resolve(db: duckdb.DuckDBPyConnection, sql: str) -> str:

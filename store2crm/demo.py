@@ -42,10 +42,14 @@ def source_config(store: StoreEmulator, store_id: str = "demo") -> dict[str, Any
 
 
 def destination_config(crm: CrmEmulator, sync_state_path: Path) -> dict[str, Any]:
-    """destination-crm config pointing at a running CRM emulator."""
-    return {
-        "crm": "hubspot",
+    """destination-crm config pointing at a running CRM emulator, in the emulator's CRM dialect."""
+    connections = {
         "hubspot": {"base_url": crm.base_url, "access_token": crm.access_token},
+        "salesforce": {"instance_url": crm.base_url, "access_token": crm.access_token},
+    }
+    return {
+        "crm": crm.dialect_name,
+        crm.dialect_name: connections[crm.dialect_name],
         "sync_state_path": str(sync_state_path),
     }
 
