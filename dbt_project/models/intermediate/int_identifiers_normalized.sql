@@ -5,7 +5,24 @@
     var('identity_blocklist') or a phone made of one repeated digit ('blocklisted'); an email,
     phone or anonymous id held by more than var('identity_max_accounts_per_identifier') store
     accounts or more than var('identity_max_records_per_identifier') accounts, orders and
-    checkouts ('over_cap'), so one shared value never collapses many people into one. -#}
+    checkouts ('over_cap'), so one shared value never collapses many people into one.
+
+    Incremental (delete+insert on record_key; DECISIONLOG.md "Incremental builds"): a run
+    rewrites every row of (1) the records staging rewrote since this model last ran, plus the
+    events sharing a browser id with them (its shared-device status may change), and (2) every
+    other record holding an identifier those records hold or held (its cap may change). The
+    caps are counted over those rows plus the unchanged holders already in the table. A record
+    left with no identifier gets a null row that the post-hook deletes. -#}
+
+{{ config(
+    materialized='incremental',
+    unique_key='record_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where identifier_key is null",
+) }}
+
+{%- set changed = "transformed_at > " ~ previous_run_marker() if is_incremental() else "1 = 1" %}
 
 with
 
@@ -19,6 +36,7 @@ customers as (
         phone,
         created_at as record_at
     from {{ ref('stg_store__customers') }}
+    where {{ changed }}
 
 ),
 
@@ -33,6 +51,7 @@ orders as (
         coalesce(phone, billing_phone) as phone,
         created_at as record_at
     from {{ ref('stg_store__orders') }}
+    where {{ changed }}
 
 ),
 
@@ -47,6 +66,7 @@ checkouts as (
         phone,
         created_at as record_at
     from {{ ref('stg_store__abandoned_checkouts') }}
+    where {{ changed }}
 
 ),
 
@@ -61,6 +81,16 @@ events as (
         email,
         occurred_at as record_at
     from {{ ref('stg_store__events') }}
+    {%- if is_incremental() %}
+    -- all events of a changed event's browser id: whether it is shared is decided among them
+    where
+        {{ changed }}
+        or anonymous_key in (
+            select changed_events.anonymous_key
+            from {{ ref('stg_store__events') }} as changed_events
+            where changed_events.{{ changed }}
+        )
+    {%- endif %}
 
 ),
 
@@ -185,7 +215,7 @@ record_identifiers as (
 
 ),
 
-normalized as (
+scoped as (
 
     select distinct
         {{ dbt.concat(['record_type', "':'", 'source_key']) }} as record_key,
@@ -203,6 +233,117 @@ normalized as (
     where source_key is not null and identifier_value is not null
 
 ),
+{%- if is_incremental() %}
+
+previous as (
+
+    select * from {{ this }}
+
+),
+
+scoped_records as (
+
+    select distinct {{ dbt.concat(['record_type', "':'", 'source_key']) }} as record_key
+    from records
+    where source_key is not null
+
+),
+
+-- identifiers the changed records hold now or held before: their spread may have changed
+touched_identifiers as (
+
+    select identifier_key from scoped
+    union
+    select previous.identifier_key
+    from previous
+    inner join scoped_records on previous.record_key = scoped_records.record_key
+
+),
+
+-- other records holding a touched identifier: their guards are recomputed, their values kept
+holder_records as (
+
+    select distinct previous.record_key
+    from previous
+    inner join touched_identifiers on previous.identifier_key = touched_identifiers.identifier_key
+    left join scoped_records on previous.record_key = scoped_records.record_key
+    where scoped_records.record_key is null
+
+),
+
+normalized as (
+
+    select
+        record_key,
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        customer_key,
+        identifier_type,
+        identifier_value,
+        identifier_key,
+        raw_value,
+        record_at
+    from scoped
+    union all
+    select
+        previous.record_key,
+        previous.record_type,
+        previous.source_key,
+        previous.platform,
+        previous.store_id,
+        previous.customer_key,
+        previous.identifier_type,
+        previous.identifier_value,
+        previous.identifier_key,
+        previous.raw_value,
+        previous.record_at
+    from previous
+    inner join holder_records on previous.record_key = holder_records.record_key
+
+),
+
+-- every holder of the identifiers being written: the rewritten rows and the unchanged rest
+holders as (
+
+    select
+        record_key,
+        record_type,
+        customer_key,
+        identifier_type,
+        identifier_key
+    from normalized
+    union all
+    select
+        previous.record_key,
+        previous.record_type,
+        previous.customer_key,
+        previous.identifier_type,
+        previous.identifier_key
+    from previous
+    left join scoped_records on previous.record_key = scoped_records.record_key
+    left join holder_records on previous.record_key = holder_records.record_key
+    where
+        scoped_records.record_key is null
+        and holder_records.record_key is null
+        and previous.identifier_key in (select normalized.identifier_key from normalized)
+
+),
+{%- else %}
+
+normalized as (
+
+    select * from scoped
+
+),
+
+holders as (
+
+    select * from normalized
+
+),
+{%- endif %}
 
 -- how widely each identifier is held (account keys are authoritative and never capped)
 identifier_spread as (
@@ -211,7 +352,7 @@ identifier_spread as (
         identifier_key,
         count(distinct customer_key) as count_accounts,
         count(distinct case when record_type != 'event' then record_key end) as count_records
-    from normalized
+    from holders
     where identifier_type != 'account'
     group by identifier_key
 
@@ -225,6 +366,7 @@ guarded as (
         normalized.source_key,
         normalized.platform,
         normalized.store_id,
+        normalized.customer_key,
         normalized.identifier_type,
         normalized.identifier_value,
         normalized.identifier_key,
@@ -250,14 +392,39 @@ final as (
         source_key,
         platform,
         store_id,
+        customer_key,
         identifier_type,
         identifier_value,
         identifier_key,
         raw_value,
         excluded_reason is null as is_link,
         excluded_reason,
-        record_at
+        record_at,
+        {{ run_marker() }} as transformed_at
     from guarded
+    {%- if is_incremental() %}
+    union all
+    -- a changed record left with no identifier: a null row deletes its old rows (post-hook)
+    select
+        scoped_records.record_key,
+        null as record_type,
+        null as source_key,
+        null as platform,
+        null as store_id,
+        null as customer_key,
+        null as identifier_type,
+        null as identifier_value,
+        null as identifier_key,
+        null as raw_value,
+        null as is_link,
+        null as excluded_reason,
+        null as record_at,
+        {{ run_marker() }} as transformed_at
+    from scoped_records
+    where
+        scoped_records.record_key in (select previous.record_key from previous)
+        and scoped_records.record_key not in (select scoped.record_key from scoped)
+    {%- endif %}
 
 )
 

@@ -6,11 +6,26 @@
       probabilistic match between two profiles (int_identity_matches_scored), with its score
       and the similarity of each field compared as evidence;
     - 'none': a record with no usable link stands alone (a hub of its own), so every record of
-      int_identifiers_normalized and int_identity_profiles is here. -#}
+      int_identifiers_normalized and int_identity_profiles is here.
+
+    Incremental (delete+insert on record_key; DECISIONLOG.md "Incremental builds"): a run
+    rewrites every link of the records whose identifiers were rewritten since it last ran, of
+    every holder (before and after) of a name + address link that appeared, went or changed,
+    of profile records new or changed, and drops records no longer in either input (a null
+    row, deleted by the post-hook). Name + address links are derived in full (profiles are
+    small) and compared with the table. -#}
+
+{{ config(
+    materialized='incremental',
+    unique_key='record_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where link_key is null",
+) }}
 
 with
 
-identifiers as (
+all_identifiers as (
 
     select * from {{ ref('int_identifiers_normalized') }}
 
@@ -52,24 +67,6 @@ shared_profiles as (
     from comparable_profiles
     group by profile_key
     having count(*) > 1
-
-),
-
-identifier_links as (
-
-    select
-        record_key,
-        record_type,
-        source_key,
-        platform,
-        store_id,
-        record_at,
-        identifier_type as link_type,
-        identifier_key as link_key,
-        cast(null as {{ dbt.type_numeric() }}) as match_score,
-        cast(null as {{ dbt.type_string() }}) as match_evidence
-    from identifiers
-    where is_link
 
 ),
 
@@ -142,6 +139,151 @@ match_links as (
 
 ),
 
+{%- if is_incremental() %}
+
+previous as (
+
+    select * from {{ this }}
+
+),
+
+-- the table's rows of the records that have a profile
+previous_profile_records as (
+
+    select distinct
+        previous.record_key,
+        previous.record_type,
+        previous.source_key,
+        previous.platform,
+        previous.store_id,
+        previous.record_at
+    from previous
+    where previous.record_key in (select profiles.record_key from profiles)
+
+),
+
+profile_rows as (
+
+    select
+        record_key,
+        link_key,
+        match_score,
+        match_evidence
+    from profile_links
+    union all
+    select
+        record_key,
+        link_key,
+        match_score,
+        match_evidence
+    from match_links
+
+),
+
+previous_profile_rows as (
+
+    select
+        record_key,
+        link_key,
+        match_score,
+        match_evidence
+    from previous
+    where link_type = 'name_address'
+
+),
+
+changed_profile_links as (
+
+    select link_key
+    from (
+        select * from profile_rows
+        except
+        select * from previous_profile_rows
+    ) as appeared
+    union
+    select link_key
+    from (
+        select * from previous_profile_rows
+        except
+        select * from profile_rows
+    ) as went
+
+),
+
+batch_records as (
+
+    -- records whose identifiers were rewritten
+    select record_key
+    from all_identifiers
+    where transformed_at > {{ previous_run_marker() }}
+    union
+    -- holders, before and after, of a name + address link that changed
+    select profile_rows.record_key
+    from profile_rows
+    inner join changed_profile_links on profile_rows.link_key = changed_profile_links.link_key
+    union
+    select previous_profile_rows.record_key
+    from previous_profile_rows
+    inner join changed_profile_links on previous_profile_rows.link_key = changed_profile_links.link_key
+    union
+    -- profile records that are new or read differently
+    select profiles.record_key
+    from profiles
+    left join previous_profile_records
+        on
+            profiles.record_key = previous_profile_records.record_key
+            and profiles.record_type = previous_profile_records.record_type
+            and profiles.source_key = previous_profile_records.source_key
+            and profiles.platform = previous_profile_records.platform
+            and profiles.store_id = previous_profile_records.store_id
+            and profiles.record_at = previous_profile_records.record_at
+    where previous_profile_records.record_key is null
+    union
+    -- records in neither input any more
+    (
+        select record_key from previous
+        except
+        select record_key from all_identifiers
+        except
+        select record_key from profiles
+    )
+
+),
+
+identifiers as (
+
+    select all_identifiers.*
+    from all_identifiers
+    inner join batch_records on all_identifiers.record_key = batch_records.record_key
+
+),
+{%- else %}
+
+identifiers as (
+
+    select * from all_identifiers
+
+),
+{%- endif %}
+
+identifier_links as (
+
+    select
+        record_key,
+        record_type,
+        source_key,
+        platform,
+        store_id,
+        record_at,
+        identifier_type as link_type,
+        identifier_key as link_key,
+        cast(null as {{ dbt.type_numeric() }}) as match_score,
+        cast(null as {{ dbt.type_string() }}) as match_evidence
+    from identifiers
+    where is_link
+
+),
+
 linked as (
 
     select * from identifier_links
@@ -202,9 +344,33 @@ lone_links as (
 
 final as (
 
-    select * from linked
+    select
+        unioned.*,
+        {{ run_marker() }} as transformed_at
+    from (
+        select * from linked
+        union all
+        select * from lone_links
+    ) as unioned
+    {%- if is_incremental() %}
+    where unioned.record_key in (select batch_records.record_key from batch_records)
     union all
-    select * from lone_links
+    select
+        batch_records.record_key,
+        null as record_type,
+        null as source_key,
+        null as platform,
+        null as store_id,
+        null as record_at,
+        null as link_type,
+        null as link_key,
+        null as match_score,
+        null as match_evidence,
+        {{ run_marker() }} as transformed_at
+    from batch_records
+    left join all_records on batch_records.record_key = all_records.record_key
+    where all_records.record_key is null
+    {%- endif %}
 
 )
 

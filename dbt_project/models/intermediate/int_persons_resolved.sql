@@ -18,13 +18,28 @@
     After var('identity_max_passes') passes every component carries the number of its earliest
     record; person_id = md5(that record's anchor label): unchanged across rebuilds, and
     unchanged when later records join the person. assert_identity_graph_converged fails when the
-    passes are too few for the data. -#}
+    passes are too few for the data.
+
+    Incremental (delete+insert on record_key; DECISIONLOG.md "Incremental builds"): the
+    components are recomputed only for the records whose links were rewritten since the last
+    run and every record of the people those records belonged to. That set is closed: a record
+    outside it shares no link with one inside (a link whose holders changed had all its
+    holders rewritten upstream), so its person and anchor are unchanged. Records no longer in
+    the graph get a null row, deleted by the post-hook. -#}
+
+{{ config(
+    materialized='incremental',
+    unique_key='record_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where person_id is null",
+) }}
 
 {%- set max_passes = var('identity_max_passes') | int -%}
 
 with
 
-links as (
+all_links as (
 
     select
         record_key,
@@ -33,10 +48,67 @@ links as (
         platform,
         store_id,
         record_at,
-        link_key
+        link_key,
+        transformed_at
     from {{ ref('int_identity_links') }}
 
 ),
+{%- if is_incremental() %}
+
+previous as (
+
+    select
+        record_key,
+        person_id
+    from {{ this }}
+
+),
+
+changed_records as (
+
+    select record_key
+    from all_links
+    where transformed_at > {{ previous_run_marker() }}
+    union
+    -- records no longer in the graph
+    select previous.record_key
+    from previous
+    left join (select distinct record_key from all_links) as current_records
+        on previous.record_key = current_records.record_key
+    where current_records.record_key is null
+
+),
+
+-- the changed records and every record of the people they belonged to
+batch_records {{ materialized_cte() }} (
+
+    select record_key from changed_records
+    union
+    select previous.record_key
+    from previous
+    where previous.person_id in (
+        select affected.person_id
+        from previous as affected
+        inner join changed_records on affected.record_key = changed_records.record_key
+    )
+
+),
+
+links as (
+
+    select all_links.*
+    from all_links
+    inner join batch_records on all_links.record_key = batch_records.record_key
+
+),
+{%- else %}
+
+links as (
+
+    select * from all_links
+
+),
+{%- endif %}
 
 records {{ materialized_cte() }} (
 
@@ -137,10 +209,26 @@ final as (
         records.store_id,
         {{ dbt.hash('anchors.anchor_label') }} as person_id,
         anchors.record_key as anchor_record_key,
-        records.record_at
+        records.record_at,
+        {{ run_marker() }} as transformed_at
     from records
     inner join labels_{{ max_passes }} as labels on records.record_number = labels.record_number
     inner join records as anchors on labels.component_number = anchors.record_number
+    {%- if is_incremental() %}
+    union all
+    select
+        batch_records.record_key,
+        null as record_type,
+        null as source_key,
+        null as platform,
+        null as store_id,
+        null as person_id,
+        null as anchor_record_key,
+        null as record_at,
+        {{ run_marker() }} as transformed_at
+    from batch_records
+    where batch_records.record_key not in (select records.record_key from records)
+    {%- endif %}
 
 )
 

@@ -1,24 +1,28 @@
 {#- One row per thing that happened to a person: every order, refund, abandoned checkout and
     behavioural or communication event, in one table ordered by (person_id, occurred_at).
 
-    Incremental (delete+insert on timeline_event_key). A run re-emits the source rows that are
-    new to the table, whose person changed (identity resolution merged them into another
-    person), or whose event or update time is within var('timeline_lookback_days') of the latest
-    one already loaded (late or updated orders, checkouts and refunds). -#}
+    Incremental (delete+insert on timeline_event_key; DECISIONLOG.md "Incremental builds"): a
+    run rewrites the rows of the orders (with their refunds) that orders rewrote, and of the
+    checkouts and events that staging or identity resolution rewrote, since it last ran. Rows of
+    those records that no longer come out (a refund gone, a record no longer resolved to a
+    person) get a null row, deleted by the post-hook. -#}
 
 {{ config(
     materialized='incremental',
     unique_key='timeline_event_key',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
+    post_hook="delete from {{ this }} where person_id is null",
 ) }}
 
+{%- set changed = "transformed_at > " ~ previous_run_marker() if is_incremental() else "1 = 1" %}
 
 with
 
 orders as (
 
     select * from {{ ref('orders') }}
+    where {{ changed }}
 
 ),
 
@@ -31,12 +35,30 @@ refunds as (
 checkouts as (
 
     select * from {{ ref('stg_store__abandoned_checkouts') }}
+    {%- if is_incremental() %}
+    where
+        {{ changed }}
+        or checkout_key in (
+            select resolved.source_key
+            from {{ ref('identity_map') }} as resolved
+            where resolved.record_type = 'abandoned_checkout' and resolved.{{ changed }}
+        )
+    {%- endif %}
 
 ),
 
 events as (
 
     select * from {{ ref('stg_store__events') }}
+    {%- if is_incremental() %}
+    where
+        {{ changed }}
+        or event_key in (
+            select resolved.source_key
+            from {{ ref('identity_map') }} as resolved
+            where resolved.record_type = 'event' and resolved.{{ changed }}
+        )
+    {%- endif %}
 
 ),
 
@@ -160,18 +182,6 @@ unioned as (
     select * from event_rows
 
 ),
-{%- if is_incremental() %}
-
-loaded as (
-
-    {%- set lookback_days = -1 * (var('timeline_lookback_days') | int) %}
-    select
-        {{ dbt.dateadd('day', lookback_days, 'max(occurred_at)') }} as occurred_cutoff,
-        {{ dbt.dateadd('day', lookback_days, 'max(source_updated_at)') }} as updated_cutoff
-    from {{ this }}
-
-),
-{%- endif %}
 
 final as (
 
@@ -200,23 +210,46 @@ final as (
         unioned.source_updated_at
 
     from unioned
-    {%- if is_incremental() %}
-    left join {{ this }} as existing on unioned.timeline_event_key = existing.timeline_event_key
-    cross join loaded
-    {%- endif %}
     where
         unioned.person_id is not null
         and unioned.occurred_at is not null
-    {%- if is_incremental() %}
-        and (
-            existing.timeline_event_key is null
-            or existing.person_id != unioned.person_id
-            or unioned.occurred_at >= loaded.occurred_cutoff
-            or unioned.source_updated_at >= loaded.updated_cutoff
-        )
-        {%- endif %}
 
 )
 
-select * from final
+select
+    *,
+    {{ run_marker() }} as transformed_at
+from final
+{%- if is_incremental() %}
+union all
+-- rows of rewritten records that no longer come out: a null row deletes them (post-hook)
+select
+    previous.timeline_event_key,
+    null as person_id,
+    null as source_stream,
+    null as source_key,
+    null as platform,
+    null as store_id,
+    null as order_key,
+    null as product_key,
+    null as event_type,
+    null as event_category,
+    null as event_status,
+    null as currency,
+    null as amount,
+    null as occurred_at,
+    null as source_updated_at,
+    {{ run_marker() }} as transformed_at
+from {{ this }} as previous
+where
+    (
+        previous.order_key in (select orders.order_key from orders)
+        or (
+            previous.source_stream = 'abandoned_checkouts'
+            and previous.source_key in (select checkouts.checkout_key from checkouts)
+        )
+        or (previous.source_stream = 'events' and previous.source_key in (select events.event_key from events))
+    )
+    and previous.timeline_event_key not in (select final.timeline_event_key from final)
+{%- endif %}
 order by person_id, occurred_at, timeline_event_key

@@ -6,20 +6,75 @@
     account record, then orders, then abandoned checkouts, then events; within each, the most
     recently updated record; null values never win, nor do emails and phones that identity
     resolution refused as links (blocklisted or over the cap: they belong to nobody).
-    The rule of each column is in dim_customers.yml and DECISIONLOG.md. -#}
+    The rule of each column is in dim_customers.yml and DECISIONLOG.md.
+
+    Incremental (delete+insert on person_id; DECISIONLOG.md "Incremental builds"): a run
+    recomputes the people with a record identity resolution rewrote since it last ran (every
+    changed record is one), with an order rewritten in orders, or with a company_contacts link
+    (few), and drops people who no longer exist (a null row, deleted by the post-hook). -#}
+
+{{ config(
+    materialized='incremental',
+    unique_key='person_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where count_orders is null",
+) }}
 
 with
 
-persons as (
+all_persons as (
 
     select
         record_key,
         source_key,
         record_type,
-        person_id
+        person_id,
+        transformed_at
     from {{ ref('int_persons_resolved') }}
 
 ),
+{%- if is_incremental() %}
+
+batch_persons {{ materialized_cte() }} (
+
+    select person_id
+    from all_persons
+    where transformed_at > {{ previous_run_marker() }}
+    union
+    select person_id
+    from {{ ref('orders') }}
+    where transformed_at > {{ previous_run_marker() }} and person_id is not null
+    union
+    select all_persons.person_id
+    from {{ ref('stg_store__company_contacts') }} as company_contacts
+    inner join all_persons
+        on all_persons.record_type = 'customer' and company_contacts.customer_key = all_persons.source_key
+    union
+    -- people who no longer exist
+    select previous.person_id
+    from {{ this }} as previous
+    left join (select distinct person_id from all_persons) as current_persons
+        on previous.person_id = current_persons.person_id
+    where current_persons.person_id is null
+
+),
+
+persons as (
+
+    select all_persons.*
+    from all_persons
+    inner join batch_persons on all_persons.person_id = batch_persons.person_id
+
+),
+{%- else %}
+
+persons as (
+
+    select * from all_persons
+
+),
+{%- endif %}
 
 customers as (
 
@@ -63,6 +118,9 @@ company_contacts as (
 order_facts as (
 
     select * from {{ ref('orders') }}
+    {%- if is_incremental() %}
+    where person_id in (select batch_persons.person_id from batch_persons)
+    {%- endif %}
 
 ),
 
@@ -301,12 +359,38 @@ final as (
         -- timestamps
         order_totals.first_order_at,
         order_totals.last_order_at,
-        survivors.updated_at
+        survivors.updated_at,
+        {{ run_marker() }} as transformed_at
 
     from survivors
     left join contact_companies on survivors.person_id = contact_companies.person_id
     left join order_companies on survivors.person_id = order_companies.person_id
     left join order_totals on survivors.person_id = order_totals.person_id
+    {%- if is_incremental() %}
+    union all
+    -- a person no longer a customer: a row with null count_orders deletes it (post-hook)
+    select
+        batch_persons.person_id,
+        null as company_key,
+        null as email,
+        null as first_name,
+        null as last_name,
+        null as phone,
+        null as city,
+        null as country,
+        null as birthdate,
+        null as count_orders,
+        null as total_revenue,
+        null as average_order_value,
+        null as has_marketing_consent,
+        null as is_registered,
+        null as first_order_at,
+        null as last_order_at,
+        null as updated_at,
+        {{ run_marker() }} as transformed_at
+    from batch_persons
+    where batch_persons.person_id not in (select survivors.person_id from survivors)
+    {%- endif %}
 
 )
 

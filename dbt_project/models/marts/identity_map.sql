@@ -1,22 +1,84 @@
 {#- One row per store record in the identity graph: the person it belongs to and the evidence
     that joined it to that person's other records - the links it shares with another record
     (identifier types and values, or the name + address match with its score and the fields
-    compared). "Why are these two people one?": follow shared_link_keys. -#}
+    compared). "Why are these two people one?": follow shared_link_keys.
+
+    Incremental (delete+insert on record_key; DECISIONLOG.md "Incremental builds"): a run
+    rewrites the records int_persons_resolved rewrote since it last ran (their person or their
+    links' holders may have changed; every holder of a changed link is among them) and drops
+    records no longer resolved (a null row, deleted by the post-hook). -#}
+
+{{ config(
+    materialized='incremental',
+    unique_key='record_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where person_id is null",
+) }}
 
 with
 
-persons as (
+all_persons as (
 
     select * from {{ ref('int_persons_resolved') }}
 
 ),
 
-links as (
+all_links as (
 
     select * from {{ ref('int_identity_links') }}
     where link_type != 'none'
 
 ),
+{%- if is_incremental() %}
+
+batch_records {{ materialized_cte() }} (
+
+    select record_key
+    from all_persons
+    where transformed_at > {{ previous_run_marker() }}
+    union
+    select previous.record_key
+    from {{ this }} as previous
+    left join all_persons on previous.record_key = all_persons.record_key
+    where all_persons.record_key is null
+
+),
+
+persons as (
+
+    select all_persons.*
+    from all_persons
+    inner join batch_records on all_persons.record_key = batch_records.record_key
+
+),
+
+-- every holder of a link that a rewritten record holds (to tell shared links)
+links as (
+
+    select all_links.*
+    from all_links
+    where all_links.link_key in (
+        select batch_links.link_key
+        from all_links as batch_links
+        inner join batch_records on batch_links.record_key = batch_records.record_key
+    )
+
+),
+{%- else %}
+
+persons as (
+
+    select * from all_persons
+
+),
+
+links as (
+
+    select * from all_links
+
+),
+{%- endif %}
 
 shared_links as (
 
@@ -82,11 +144,32 @@ final as (
         coalesce(evidence.matched_on like '%name_address%', false) as is_probabilistic_match,
 
         -- timestamps
-        persons.record_at
+        persons.record_at,
+        {{ run_marker() }} as transformed_at
 
     from persons
     left join evidence on persons.record_key = evidence.record_key
     left join best_match on persons.record_key = best_match.record_key
+    {%- if is_incremental() %}
+    union all
+    select
+        batch_records.record_key,
+        null as record_type,
+        null as source_key,
+        null as platform,
+        null as store_id,
+        null as person_id,
+        null as anchor_record_key,
+        null as matched_on,
+        null as shared_link_keys,
+        null as match_evidence,
+        null as match_score,
+        null as is_probabilistic_match,
+        null as record_at,
+        {{ run_marker() }} as transformed_at
+    from batch_records
+    where batch_records.record_key not in (select persons.record_key from persons)
+    {%- endif %}
 
 )
 

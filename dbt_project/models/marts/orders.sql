@@ -1,11 +1,30 @@
 {#- One row per order (latest version), tied to its person, with refunds netted out.
-    is_valid: not cancelled, voided, failed, fully refunded or rejected (B2B approval). -#}
+    is_valid: not cancelled, voided, failed, fully refunded or rejected (B2B approval).
+
+    Incremental (delete+insert on order_key; DECISIONLOG.md "Incremental builds"): a run
+    rewrites the orders staging or identity resolution rewrote since it last ran. -#}
+
+{{ config(
+    materialized='incremental',
+    unique_key='order_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
 
 with
 
 orders as (
 
     select * from {{ ref('stg_store__orders') }}
+    {%- if is_incremental() %}
+    where
+        transformed_at > {{ previous_run_marker() }}
+        or order_key in (
+            select resolved.source_key
+            from {{ ref('int_persons_resolved') }} as resolved
+            where resolved.record_type = 'order' and resolved.transformed_at > {{ previous_run_marker() }}
+        )
+    {%- endif %}
 
 ),
 
@@ -88,7 +107,8 @@ final as (
         created_at as ordered_at,
         cancelled_at,
         last_refunded_at,
-        updated_at
+        updated_at,
+        {{ run_marker() }} as transformed_at
 
     from joined
 

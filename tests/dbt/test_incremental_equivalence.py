@@ -1,0 +1,199 @@
+"""An incremental dbt build after new data equals a full rebuild of the same raw layer.
+
+Generated store data is built in full, then a second extraction lands: store-side changes
+(new orders, refunds, cancellations, profile edits), new events, an update that takes every
+identifier away from an order, an update that moves an email from one person to another, and a
+guest order that carries one person's email and another's phone (it merges the two people).
+The warehouse is built incrementally; a copy of the same raw layer is built with
+`--full-refresh`; every mart, CRM export and incremental model must hold the same rows (the
+bookkeeping column `transformed_at`, the time a run wrote a row, aside).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pendulum
+import pytest
+from raw_fixture import STREAMS, append_records, create_raw_layer
+from test_dbt_project import assert_build_ok, run_dbt
+
+from store2crm.sandbox.generator import Dataset, generate
+
+pytestmark = pytest.mark.xdist_group("dbt")
+
+NOW = pendulum.datetime(2026, 11, 1, tz="UTC")
+AS_OF = ["--vars", "{as_of_date: '2026-11-01'}"]
+FIRST_EXTRACTION = "2026-11-01T00:00:00Z"
+SECOND_EXTRACTION = "2026-11-03T00:00:00Z"
+# (schema, table) compared between the incremental and the full-refresh warehouse.
+COMPARED = (
+    ("staging", "stg_store__events"),
+    ("staging", "stg_store__orders"),
+    ("staging", "stg_store__customers"),
+    ("staging", "stg_store__abandoned_checkouts"),
+    ("intermediate", "int_identifiers_normalized"),
+    ("intermediate", "int_identity_links"),
+    ("intermediate", "int_persons_resolved"),
+    ("marts", "identity_map"),
+    ("marts", "orders"),
+    ("marts", "dim_customers"),
+    ("marts", "customer_timeline"),
+    ("marts", "segment_memberships"),
+    ("crm", "crm_contacts"),
+    ("crm", "crm_deals"),
+    ("crm", "crm_companies"),
+)
+IGNORED_COLUMNS = {"transformed_at"}
+
+
+def _load(warehouse: Path, dataset: Dataset, extracted_at: str) -> None:
+    for stream in STREAMS:
+        append_records(warehouse, stream, dataset.records(stream), extracted_at=extracted_at)
+
+
+def _second_extraction(warehouse: Path, dataset: Dataset) -> dict[str, Any]:
+    """Land changes of every kind the incremental models must follow; return what was planted."""
+    changed = dataset.mutate(count=60, now=NOW.add(days=2))
+    for stream in sorted({stream for stream, _ in changed}):
+        ids = {record_id for s, record_id in changed if s == stream}
+        append_records(
+            warehouse, stream, [r for r in dataset.records(stream) if r["id"] in ids], extracted_at=SECOND_EXTRACTION
+        )
+    orders = dataset.records("orders")
+    customers = [c for c in dataset.records("customers") if c.get("email") and c.get("phone")]
+    first, second, third = customers[0], customers[1], customers[2]
+    at = NOW.add(days=2).to_iso8601_string()
+    # a guest order with the first person's email and the second's phone: one person now
+    bridge = {
+        **orders[0],
+        "id": "bridge-1",
+        "order_number": "bridge-1",
+        "customer_id": None,
+        "email": first["email"],
+        "phone": second["phone"],
+        "billing_address": None,
+        "created_at": at,
+        "updated_at": at,
+        "refunds": [],
+    }
+    # an existing guest order left with no identifier at all (it leaves the identity graph)
+    guest = next(o for o in orders if not o.get("customer_id") and o.get("email"))
+    stripped = {
+        **guest,
+        "email": None,
+        "phone": None,
+        "billing_address": None,
+        "updated_at": at,
+    }
+    # the third person's account takes a new email: the old one loses a holder
+    moved = {**third, "email": "moved.elsewhere@example.com", "updated_at": at}
+    append_records(warehouse, "orders", [bridge, stripped], extracted_at=SECOND_EXTRACTION)
+    append_records(warehouse, "customers", [moved], extracted_at=SECOND_EXTRACTION)
+    # new browsing: a new browser of the first person (logged in) and anonymous events
+    events = [
+        {
+            "id": f"new-{n}",
+            "type": "page_view" if n % 2 else "login",
+            "anonymous_id": f"new-browser-{n % 3}",
+            "customer_id": first["id"] if n % 2 == 0 else None,
+            "occurred_at": at,
+        }
+        for n in range(6)
+    ]
+    append_records(warehouse, "events", events, extracted_at=SECOND_EXTRACTION)
+    return {"bridge": bridge, "stripped": stripped, "moved": moved, "first": first, "second": second}
+
+
+def _rows(warehouse: Path, schema: str, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    with duckdb.connect(str(warehouse)) as con:
+        columns = [
+            name
+            for (name,) in con.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+            if name not in IGNORED_COLUMNS
+        ]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        rows = con.execute(f'select {listed} from "{schema}"."{table}" order by all').fetchall()
+    return columns, rows
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any], Any]:
+    """(incrementally built warehouse, fully rebuilt copy, planted records, incremental run result)."""
+    tmp = tmp_path_factory.mktemp("dbt_incremental")
+    incremental = tmp / "incremental.duckdb"
+    full = tmp / "full.duckdb"
+    dataset = generate(seed=21, scale=300, now=NOW)
+    create_raw_layer(incremental)
+    _load(incremental, dataset, FIRST_EXTRACTION)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert_build_ok(run_dbt(["build", *AS_OF], incremental, tmp, monkeypatch))
+        planted = _second_extraction(incremental, dataset)
+        with duckdb.connect(str(incremental)) as con:
+            con.execute("checkpoint")  # the copy must not miss what is still in the write-ahead log
+        shutil.copy(incremental, full)
+        result = run_dbt(["build", *AS_OF], incremental, tmp, monkeypatch)
+        assert_build_ok(result)
+        assert_build_ok(run_dbt(["build", "--full-refresh", *AS_OF], full, tmp, monkeypatch))
+    return incremental, full, planted, result
+
+
+@pytest.mark.parametrize(("schema", "table"), COMPARED)
+def test_incremental_build_equals_a_full_rebuild(built: tuple[Path, Path, dict[str, Any], Any], schema: str, table: str) -> None:
+    incremental, full, _, _ = built
+    columns, incremental_rows = _rows(incremental, schema, table)
+    full_columns, full_rows = _rows(full, schema, table)
+    assert columns == full_columns
+    assert incremental_rows, f"{schema}.{table} is empty"
+    missing = sorted(set(full_rows) - set(incremental_rows), key=repr)[:5]
+    extra = sorted(set(incremental_rows) - set(full_rows), key=repr)[:5]
+    assert (missing, extra) == ([], []), columns
+    assert len(incremental_rows) == len(full_rows)
+
+
+def test_incremental_models_ran_incrementally(built: tuple[Path, Path, dict[str, Any], Any]) -> None:
+    _, _, _, result = built
+    incremental_models = {
+        r.node.name for r in result.result if r.node.resource_type == "model" and r.node.config.materialized == "incremental"
+    }
+    assert {
+        "stg_store__events",
+        "stg_store__orders",
+        "int_identifiers_normalized",
+        "int_identity_links",
+        "int_persons_resolved",
+        "identity_map",
+        "orders",
+        "dim_customers",
+        "customer_timeline",
+    } <= incremental_models
+
+
+def test_planted_changes_reached_the_marts(built: tuple[Path, Path, dict[str, Any], Any]) -> None:
+    incremental, _, planted, _ = built
+    with duckdb.connect(str(incremental)) as con:
+        people = con.execute(
+            "select count(distinct person_id) from marts.identity_map where record_key in (?, ?, ?)",
+            [
+                "order:woocommerce:s1:bridge-1",
+                f"customer:woocommerce:s1:{planted['first']['id']}",
+                f"customer:woocommerce:s1:{planted['second']['id']}",
+            ],
+        ).fetchone()
+        stripped = con.execute(
+            "select count(*) from marts.identity_map where record_key = ?",
+            [f"order:woocommerce:s1:{planted['stripped']['id']}"],
+        ).fetchone()
+        moved = con.execute(
+            "select count(*) from crm.crm_contacts where email = 'moved.elsewhere@example.com'"
+        ).fetchone()
+    assert people == (1,)  # the bridge order merged two people
+    assert stripped == (0,)  # the order without identifiers left the graph
+    assert moved == (1,)
