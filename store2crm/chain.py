@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +122,24 @@ def discover(module: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def extract(source_config: dict[str, Any], warehouse: Path, connection_name: str = "default") -> ExtractReport:
-    """Read the store through source-store into the raw layer, resuming from the saved state."""
+    """Read the store through source-store into the raw layer, resuming from the saved state.
+
+    Raw tables of canonical streams the platform does not offer (Shopify and Magento have no
+    behavioural events) are created empty, so the dbt project builds on every platform.
+    """
+    with RawLayer(warehouse, connection_name, RAW_SCHEMA) as raw:
+        raw.prepare(canonical_stream_schemas())
     return land(SOURCE_MODULE, source_config, warehouse, connection_name, RAW_SCHEMA)
+
+
+def canonical_stream_schemas() -> list[tuple[str, dict[str, Any]]]:
+    """The canonical streams and their JSON schemas: source-store's schema files are the contract."""
+    folder = resources.files("source_store") / "schemas"
+    return sorted(
+        (entry.name.removesuffix(".json"), json.loads(entry.read_text()))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".json")
+    )
 
 
 def read_back(destination_config: dict[str, Any], warehouse: Path) -> ExtractReport | None:

@@ -20,6 +20,9 @@ CRM_RAW_SCHEMA = "raw_crm"
 STATE_SCHEMA = "_store2crm"
 # Records held per stream before they are written; keeps memory flat however large the store is.
 FLUSH_EVERY_RECORDS = 5_000
+# DuckDB's buffer pool otherwise grows towards 80% of RAM as the warehouse grows; the loader only
+# appends, so a small pool costs nothing and keeps the loader's memory flat.
+LOADER_MEMORY_LIMIT = "512MB"
 
 # One entry of `_airbyte_meta.changes`, as the Airbyte protocol's AirbyteRecordMessageMetaChange has it.
 CHANGES_TYPE = "STRUCT(field VARCHAR, change VARCHAR, reason VARCHAR)[]"
@@ -91,6 +94,7 @@ class RawLayer:
         self.sync_id = str(uuid.uuid4())
         self._db = duckdb.connect(str(warehouse))
         self._db.execute("SET TimeZone = 'UTC'")
+        self._db.execute(f"SET memory_limit = '{LOADER_MEMORY_LIMIT}'")
         self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
         self._db.execute(
