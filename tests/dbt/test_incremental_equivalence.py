@@ -146,7 +146,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
 
 
 @pytest.mark.parametrize(("schema", "table"), COMPARED)
-def test_incremental_build_equals_a_full_rebuild(built: tuple[Path, Path, dict[str, Any], Any], schema: str, table: str) -> None:
+def test_incremental_build_equals_a_full_rebuild(
+    built: tuple[Path, Path, dict[str, Any], Any], schema: str, table: str
+) -> None:
     incremental, full, _, _ = built
     columns, incremental_rows = _rows(incremental, schema, table)
     full_columns, full_rows = _rows(full, schema, table)
@@ -161,7 +163,9 @@ def test_incremental_build_equals_a_full_rebuild(built: tuple[Path, Path, dict[s
 def test_incremental_models_ran_incrementally(built: tuple[Path, Path, dict[str, Any], Any]) -> None:
     _, _, _, result = built
     incremental_models = {
-        r.node.name for r in result.result if r.node.resource_type == "model" and r.node.config.materialized == "incremental"
+        r.node.name
+        for r in result.result
+        if r.node.resource_type == "model" and r.node.config.materialized == "incremental"
     }
     assert {
         "stg_store__events",
