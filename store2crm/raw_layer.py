@@ -22,7 +22,7 @@ STATE_SCHEMA = "_store2crm"
 FLUSH_EVERY_RECORDS = 5_000
 # DuckDB's buffer pool otherwise grows towards 80% of RAM as the warehouse grows; the loader only
 # appends, so a small pool costs nothing and keeps the loader's memory flat.
-LOADER_MEMORY_LIMIT = "512MB"
+LOADER_MEMORY_LIMIT = "1GB"
 
 # One entry of `_airbyte_meta.changes`, as the Airbyte protocol's AirbyteRecordMessageMetaChange has it.
 CHANGES_TYPE = "STRUCT(field VARCHAR, change VARCHAR, reason VARCHAR)[]"
@@ -95,6 +95,8 @@ class RawLayer:
         self._db = duckdb.connect(str(warehouse))
         self._db.execute("SET TimeZone = 'UTC'")
         self._db.execute(f"SET memory_limit = '{LOADER_MEMORY_LIMIT}'")
+        # Rows are appended with their own ids and order is rebuilt by staging: no need to keep it.
+        self._db.execute("SET preserve_insertion_order = false")
         self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
         self._db.execute(
