@@ -398,7 +398,10 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = print) -> 
         workdir = Path(folder)
         if "extract" in cases:
             for platform in args.platform or EXTRACT_PLATFORMS:
-                echo(format_row(bench_extract(args.orders, platform, workdir)))
+                try:
+                    echo(format_row(bench_extract(args.orders, platform, workdir)))
+                except RuntimeError as error:  # one platform failing must not hide the others' figures
+                    echo(f"extract {platform}: FAILED: {str(error).splitlines()[0]}")
         if "transform-load" in cases:
             for row in bench_transform_and_load(args.people, workdir):
                 echo(format_row(row))
