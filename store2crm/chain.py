@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -127,9 +127,9 @@ def extract(source_config: dict[str, Any], warehouse: Path, connection_name: str
     Raw tables of canonical streams the platform does not offer (Shopify and Magento have no
     behavioural events) are created empty, so the dbt project builds on every platform.
     """
-    with RawLayer(warehouse, connection_name, RAW_SCHEMA) as raw:
-        raw.prepare(canonical_stream_schemas())
-    return land(SOURCE_MODULE, source_config, warehouse, connection_name, RAW_SCHEMA)
+    return land(
+        SOURCE_MODULE, source_config, warehouse, connection_name, RAW_SCHEMA, also_create=canonical_stream_schemas()
+    )
 
 
 def canonical_stream_schemas() -> list[tuple[str, dict[str, Any]]]:
@@ -152,13 +152,26 @@ def read_back(destination_config: dict[str, Any], warehouse: Path) -> ExtractRep
     return land(READBACK_MODULE, destination_config, warehouse, "crm-readback", CRM_RAW_SCHEMA)
 
 
-def land(module: str, config: dict[str, Any], warehouse: Path, connection_name: str, schema: str) -> ExtractReport:
-    """Run a source's `read` through the protocol and land its records in `schema`, state with them."""
+def land(
+    module: str,
+    config: dict[str, Any],
+    warehouse: Path,
+    connection_name: str,
+    schema: str,
+    *,
+    also_create: Sequence[tuple[str, dict[str, Any]]] = (),
+) -> ExtractReport:
+    """Run a source's `read` through the protocol and land its records in `schema`, state with them.
+
+    `also_create` names tables to create (empty) when the source does not offer that stream.
+    """
     started = time.monotonic()
     catalog = configured_catalog(discover(module, config))
     report = ExtractReport(stage="extract" if module == SOURCE_MODULE else "read-back")
     with RawLayer(warehouse, connection_name, schema) as raw:
-        raw.prepare((s["stream"]["name"], s["stream"]["json_schema"]) for s in catalog["streams"])
+        discovered = [(s["stream"]["name"], s["stream"]["json_schema"]) for s in catalog["streams"]]
+        offered = {name for name, _ in discovered}
+        raw.prepare([*discovered, *((name, table_schema) for name, table_schema in also_create if name not in offered)])
         messages = run_connector(module, "read", config=config, catalog=catalog, state=raw.saved_states())
         for message in messages:
             if message["type"] == "RECORD":

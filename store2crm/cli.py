@@ -47,7 +47,6 @@ def extract(source_config: Path, warehouse: Path, connection: str) -> None:
 
     Example: store2crm extract --source-config source.json --warehouse wh.duckdb
     """
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
     report = _guard(chain.extract, _read_config(source_config), warehouse, connection)
     click.echo(str(report))
 
@@ -98,7 +97,6 @@ def run(source_config: Path, destination_config: Path, warehouse: Path, connecti
 
     Example: store2crm run --source-config source.json --destination-config destination.json
     """
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
     destination = _read_config(destination_config)
     click.echo(str(_guard(chain.extract, _read_config(source_config), warehouse, connection)))
     click.echo(_read_back_line(_guard(chain.read_back, destination, warehouse)))

@@ -92,6 +92,7 @@ class RawLayer:
         self.connection_name = connection_name
         self.schema = schema
         self.sync_id = str(uuid.uuid4())
+        Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
         self._db = duckdb.connect(str(warehouse))
         self._db.execute("SET TimeZone = 'UTC'")
         self._db.execute(f"SET memory_limit = '{LOADER_MEMORY_LIMIT}'")
