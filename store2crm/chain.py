@@ -192,14 +192,22 @@ def _state_stream_name(state: dict[str, Any]) -> str:
     return state["stream"]["stream_descriptor"]["name"]
 
 
-def transform(warehouse: Path, *, target_path: Path | None = None, select: str | None = None) -> TransformReport:
-    """Run `dbt build` on the warehouse and report the people and segment counts it produced."""
+def transform(
+    warehouse: Path, *, target_path: Path | None = None, select: str | None = None, full_refresh: bool = False
+) -> TransformReport:
+    """Run `dbt build` on the warehouse and report the people and segment counts it produced.
+
+    `full_refresh` rebuilds the incremental models from the raw layer (after a project upgrade that
+    changed their columns, or to repair them).
+    """
     from dbt.cli.main import dbtRunner  # noqa: PLC0415 - dbt is heavy to import; only dbt steps need it
 
     started = time.monotonic()
     args = ["build", "--quiet", *_dbt_location_args(target_path)]
     if select:
         args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
     with _warehouse_env(warehouse):
         result = dbtRunner().invoke(args)
     report = TransformReport()

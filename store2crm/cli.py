@@ -51,14 +51,22 @@ def extract(source_config: Path, warehouse: Path, connection: str) -> None:
     click.echo(str(report))
 
 
+full_refresh_option = click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Rebuild the incremental dbt models from the raw layer (after an upgrade that changed their columns).",
+)
+
+
 @main.command()
 @warehouse_option
-def transform(warehouse: Path) -> None:
+@full_refresh_option
+def transform(warehouse: Path, full_refresh: bool) -> None:
     """Run `dbt build` on the warehouse (identity, customers, segments, crm models).
 
     Example: store2crm transform --warehouse wh.duckdb
     """
-    click.echo(str(_guard(chain.transform, warehouse)))
+    click.echo(str(_guard(chain.transform, warehouse, full_refresh=full_refresh)))
 
 
 @main.command()
@@ -92,7 +100,8 @@ def _read_back_line(report: chain.ExtractReport | None) -> str:
 @click.option("--destination-config", type=click.Path(path_type=Path, exists=True), required=True)
 @warehouse_option
 @click.option("--connection", default="default", show_default=True, help="Name under which the state is saved.")
-def run(source_config: Path, destination_config: Path, warehouse: Path, connection: str) -> None:
+@full_refresh_option
+def run(source_config: Path, destination_config: Path, warehouse: Path, connection: str, full_refresh: bool) -> None:
     """Run the whole chain once: extract, read back CRM-owned fields, transform, load.
 
     Example: store2crm run --source-config source.json --destination-config destination.json
@@ -100,7 +109,7 @@ def run(source_config: Path, destination_config: Path, warehouse: Path, connecti
     destination = _read_config(destination_config)
     click.echo(str(_guard(chain.extract, _read_config(source_config), warehouse, connection)))
     click.echo(_read_back_line(_guard(chain.read_back, destination, warehouse)))
-    click.echo(str(_guard(chain.transform, warehouse)))
+    click.echo(str(_guard(chain.transform, warehouse, full_refresh=full_refresh)))
     click.echo(str(_guard(chain.load, destination, warehouse)))
 
 
