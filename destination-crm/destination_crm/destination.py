@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -28,9 +28,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crm.associations import send_links
 from destination_crm.crms import build_crm
-from destination_crm.crms.base import CrmModule
+from destination_crm.crms.base import CrmModule, ObjectWrite
 from destination_crm.http import Sleep
-from destination_crm.quota import calls_for
 from destination_crm.retry import RetryPolicy
 from destination_crm.sink import BatchSink
 from destination_crm.state_store import DEFERRED, QUEUED, Clock, RunCounts, StateStore
@@ -213,9 +212,10 @@ def log(level: Level, text: str) -> AirbyteMessage:
 class BudgetPlanner:
     """Before the first send: can today's budget cover a full resync? If not, stage and send by priority.
 
-    A full resync is what the store knows (synced or queued objects per stream) in batches, twice
-    over for the association pass, plus the property setup; the CRM's remaining daily quota minus the
-    reserve is learnt from the setup call of the first stream.
+    A full resync is every object the store knows (synced or queued) per stream, or the writes about
+    to go when they are more, costed by the CRM module (`planned_calls`: its write batches, association
+    passes, hierarchy levels and bulk jobs), plus the setup calls still to come. What is left today
+    (the remaining daily quota minus the reserve) is learnt from the first stream's setup call.
     """
 
     def __init__(self, crm: CrmModule, store: StateStore, batch_size: int) -> None:
@@ -224,24 +224,35 @@ class BudgetPlanner:
         self._batch_size = batch_size
         self._lines: list[AirbyteMessage] = []
 
-    def __call__(self, stream: str) -> bool:
+    def __call__(self, stream: str, pending: Sequence[ObjectWrite] = ()) -> bool:
         """True when this run should stage its writes on the queue and send them in priority order."""
         self._crm.prepare(stream)
         available = self._crm.daily_available()
         if available is None:
             return False
-        known = self._store.known_counts(self._crm.target)
-        needed = sum(2 * calls_for(n, self._batch_size) for n in known.values()) + 2 * len(self._crm.streams)
+        needed = self.full_run_calls(stream, pending)
         if available >= needed:
             return False
         self._lines.append(
             log(
                 Level.WARN,
                 f"daily budget: {available} calls left after the reserve, a full run may need {needed}: "
-                "staging the changes and sending deals and their contacts first, then contacts, then companies",
+                "staging the changes and sending deals and the contacts and companies they touch first, "
+                "then contacts, then companies",
             )
         )
         return True
+
+    def full_run_calls(self, stream: str, pending: Sequence[ObjectWrite]) -> int:
+        """Calls a resync of everything known (and of `pending`, the writes of `stream` about to go) may take."""
+        known = self._store.known_counts(self._crm.target)
+        records = {name: known.get(name, 0) for name in self._crm.streams}
+        records[stream] = max(records.get(stream, 0), len(pending))
+        planned = sum(
+            self._crm.planned_calls(name, count, self._batch_size, pending if name == stream else ())
+            for name, count in records.items()
+        )
+        return self._crm.setup_calls() + planned
 
     def messages(self) -> list[AirbyteMessage]:
         """What the planner decided, once."""

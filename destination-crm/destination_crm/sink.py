@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -50,7 +50,7 @@ class BatchSink:
         batch_size: int,
         policy: RetryPolicy | None = None,
         now: datetime | None = None,
-        planner: Callable[[str], bool] | None = None,
+        planner: Callable[[str, Sequence[ObjectWrite]], bool] | None = None,
     ) -> None:
         self._crm = crm
         self._store = store
@@ -60,7 +60,8 @@ class BatchSink:
         self._candidates: dict[str, list[ObjectWrite]] = {}
         self._outgoing: dict[str, dict[str, Pending]] = {}
         self._messages: list[AirbyteMessage] = []
-        self._planner = planner  # asked once, before the first send: should this run stage its writes?
+        # Asked once, before the first send, with the stream and the writes about to go: stage this run's writes?
+        self._planner = planner
         self.staging = False
         self.unreachable: str | None = None  # set after the CRM could not be reached: stop calling it
         self.over_budget: str | None = None
@@ -156,7 +157,7 @@ class BatchSink:
         if not pending:
             return
         if self._planner is not None:
-            self._plan(stream)
+            self._plan(stream, [p.write for p in pending])
         if self.staging or self.over_budget:
             self._defer(pending)
         elif self.unreachable:
@@ -164,12 +165,12 @@ class BatchSink:
         else:
             self._call(stream, pending)
 
-    def _plan(self, stream: str) -> None:
+    def _plan(self, stream: str, writes: list[ObjectWrite]) -> None:
         planner, self._planner = self._planner, None
         if planner is None:
             return
         try:
-            self.staging = planner(stream)
+            self.staging = planner(stream, writes)
         except BudgetExhausted as spent:
             self.over_budget = str(spent)
         except AirbyteTracedException as failed:
@@ -237,7 +238,7 @@ class BatchSink:
         self._store.enqueue(self._crm.target, entries)
 
     def _entry(self, write: ObjectWrite, status: str, attempts: int, due: datetime, error: str | None) -> QueueEntry:
-        touches = tuple(link.to_external_id for link in write.links if link.from_external_id == write.external_id)
+        touches = self._crm.touches(write)
         return QueueEntry(
             write=write,
             status=status,

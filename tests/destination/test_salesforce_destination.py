@@ -282,3 +282,75 @@ def test_check_with_a_wrong_api_version_names_the_setting(crm, config):
 def test_check_succeeds_with_a_good_token(crm, config):
     status = DestinationCrm(sleep=lambda _: None).check(logging.getLogger("test"), config)
     assert status.status == Status.SUCCEEDED
+
+
+def planner_rows(*, changed: bool) -> dict[str, list[dict[str, Any]]]:
+    """A three-level account chain, 2,000 contacts (ten collections, not yet a bulk job) and ten deals."""
+    edit = {"city": "Oslo"} if changed else {}
+    return {
+        "crm_companies": [
+            company(1, **({"name": "Renamed 1"} if changed else {})),
+            company(2, parent_external_id="woocommerce:s1:1", **({"name": "Renamed 2"} if changed else {})),
+            company(3, parent_external_id="woocommerce:s1:2", **({"name": "Renamed 3"} if changed else {})),
+        ],
+        "crm_contacts": [contact(n, **edit) for n in range(1, 2001)],
+        "crm_deals": [
+            deal(n, company_external_id="woocommerce:s1:3", **({"amount": 1} if changed else {})) for n in range(1, 11)
+        ],
+    }
+
+
+def test_the_budget_planner_counts_collections_of_200_and_hierarchy_levels_so_deals_still_go_first(crm, config, clock):
+    first = summary(run(config, sync_messages(**planner_rows(changed=False)), clock))
+    # A resync costs the limits read, 3 Account levels, 10 Contact collections and 1 Opportunity request;
+    # 13 calls cover all but the last contact collections, and would look ample at one call a stream.
+    allowed = 13
+    config["daily_reserve"] = first["quota_remaining"] - allowed
+    before = crm.call_count()
+
+    output = run(config, sync_messages(**planner_rows(changed=True)), clock)
+
+    counts = summary(output)
+    assert crm.call_count() - before <= allowed and crm.call_count(status=403) == 0
+    assert any("staging the changes" in w for w in warnings(output))
+    assert {o["Amount"] for o in crm.objects("Opportunity")} == {1.0}
+    assert by_ext(crm, "Account")["woocommerce:s1:3"]["Name"] == "Renamed 3"  # the deals' account went with them
+    assert (counts["updated"], counts["deferred"]) == (1 + 10 + 10 + 1800, 2 + 190)
+
+    clock.sleep(86_400)
+    config["daily_reserve"] = 0
+    nxt = summary(run(config, sync_messages(**planner_rows(changed=True)), clock))
+    assert (nxt["updated"], nxt["deferred"], nxt["created"]) == (192, 0, 0)
+    accounts = by_ext(crm, "Account")
+    assert {a["Name"] for a in accounts.values()} == {"Renamed 1", "Renamed 2", "Renamed 3"}
+    assert accounts["woocommerce:s1:3"]["ParentId"] == accounts["woocommerce:s1:2"]["Id"]
+    assert {c["MailingCity"] for c in crm.objects("Contact")} == {"Oslo"} and len(crm.objects("Contact")) == 2000
+
+
+def test_a_bulk_job_is_only_started_when_the_daily_budget_can_pay_for_all_its_calls(crm, config, clock):
+    config["salesforce"]["bulk_threshold"] = 50
+    jobs = f"POST {API}/jobs/ingest"
+
+    def contacts(city: str) -> list:
+        return sync_messages(
+            crm_companies=[], crm_contacts=[contact(n, city=city) for n in range(1, 601)], crm_deals=[]
+        )
+
+    first = summary(run(config, contacts("London"), clock))
+    assert crm.call_count(jobs) == 1
+    allowed = 3  # the limits read and two collections: a job (create, upload, close, polls, results) needs more
+    config["daily_reserve"] = first["quota_remaining"] - allowed
+    before = crm.call_count()
+
+    counts = summary(run(config, contacts("Oslo"), clock))
+
+    assert crm.call_count() - before <= allowed and crm.call_count(status=403) == 0
+    assert crm.call_count(jobs) == 1  # no job the budget could not see through
+    assert (counts["updated"], counts["deferred"], counts["api_calls"]) == (400, 200, crm.call_count() - before)
+
+    clock.sleep(86_400)
+    config["daily_reserve"] = 0
+    nxt = summary(run(config, contacts("Oslo"), clock))
+    assert (nxt["updated"], nxt["deferred"]) == (200, 0)
+    assert crm.call_count(jobs) == 2  # with the quota back, the rest goes as one job
+    assert {c["MailingCity"] for c in crm.objects("Contact")} == {"Oslo"} and len(crm.objects("Contact")) == 600

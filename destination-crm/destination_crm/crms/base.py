@@ -6,9 +6,11 @@ import hashlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from destination_crm.quota import calls_for
 
 # error_category of outcomes the CRM never judged: the daily budget ran out, or the CRM could not be reached.
 OVER_BUDGET = "DAILY_BUDGET"
@@ -146,6 +148,23 @@ class CrmModule(ABC):
     def daily_available(self) -> int | None:
         """Calls the run may still make today (remaining quota minus the reserve); None when unknown."""
         return None
+
+    def setup_calls(self) -> int:
+        """Calls the run still has to spend before writing (property or limit reads), for the budget planner."""
+        return 0
+
+    def planned_calls(self, stream: str, records: int, batch_size: int, sample: Sequence[ObjectWrite] = ()) -> int:
+        """Calls that writing `records` changed records of `stream`, handed over `batch_size` at a time, may take.
+
+        An upper bound for the budget planner: too high only stages a run that would have fitted (it
+        still goes out, in priority order); too low lets the streams sent first spend the day's budget
+        before the deals. `sample` holds writes about to be sent, for CRMs whose cost depends on them.
+        """
+        return calls_for(records, batch_size)
+
+    def touches(self, write: ObjectWrite) -> tuple[str, ...]:
+        """External ids of the objects a write refers to (a deal's contact and company): sent with it when first."""
+        return tuple(link.to_external_id for link in write.links if link.from_external_id == write.external_id)
 
     def associate(self, links: list[ResolvedLink]) -> list[str | None]:
         """Create up to `batch_cap` associations of one stream pair; an error text or None per link.

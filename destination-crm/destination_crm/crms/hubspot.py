@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +31,7 @@ from destination_crm.crms.hubspot_errors import (
 )
 from destination_crm.crms.hubspot_mapping import DEFAULT_MAPPINGS, ObjectMapping, PropertyDefinition
 from destination_crm.http import CrmHttpClient, Sleep
-from destination_crm.quota import BudgetExhausted, BurstLimiter, DailyBudget, QuotaPacer, RateHeaders
+from destination_crm.quota import BudgetExhausted, BurstLimiter, DailyBudget, QuotaPacer, RateHeaders, calls_for
 
 # Inputs per object batch call (api-facts.md: unofficial but universal; HubSpot's spec sets no maximum).
 HUBSPOT_BATCH_CAP = 100
@@ -145,6 +145,15 @@ class HubSpotCrm(CrmModule):
     def daily_available(self) -> int | None:
         """Calls left today after the reserve, as of the last answer."""
         return self._pacer.budget.available
+
+    def setup_calls(self) -> int:
+        """One property read for every object type not set up yet in this run (property creation is a first run's)."""
+        return sum(1 for mapping in self._mappings.values() if mapping.object_type not in self._objects_ready)
+
+    def planned_calls(self, stream: str, records: int, batch_size: int, sample: Sequence[ObjectWrite] = ()) -> int:
+        """Write batches of `batch_size`, plus one association batch of 100 per link type the stream writes."""
+        links = len(self._mappings[stream].links) if stream in self._mappings else 0
+        return calls_for(records, batch_size) + links * calls_for(records, HUBSPOT_BATCH_CAP)
 
     @property
     def burst_waited(self) -> float:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_crm.crms.base import OVER_BUDGET, UNREACHABLE, CrmModule, ObjectWrite, RecordRejected, WriteOutcome
-from destination_crm.crms.salesforce_bulk import BulkLoader, BulkUnavailable, CsvAwareSession
+from destination_crm.crms.salesforce_bulk import PLANNED_JOB_CALLS, BulkLoader, BulkUnavailable, CsvAwareSession
 from destination_crm.crms.salesforce_errors import (
     LIMIT_EXCEEDED,
     SalesforceBackoffStrategy,
@@ -31,7 +31,7 @@ from destination_crm.crms.salesforce_mapping import (
     json_record,
 )
 from destination_crm.http import CrmHttpClient, Sleep
-from destination_crm.quota import BudgetExhausted, DailyBudget
+from destination_crm.quota import BudgetExhausted, DailyBudget, calls_for
 
 # api-facts.md: sObject Collections take 200 records per request.
 SALESFORCE_COLLECTION_CAP = 200
@@ -182,6 +182,29 @@ class SalesforceCrm(CrmModule):
         """Calls left today after the reserve, as of the last answer."""
         return self._pacer.budget.available
 
+    def setup_calls(self) -> int:
+        """The one read of the org's limits, when this run has not made it yet."""
+        return 0 if self._limits_read else 1
+
+    def planned_calls(self, stream: str, records: int, batch_size: int, sample: Sequence[ObjectWrite] = ()) -> int:
+        """What the records cost handed over `batch_size` at a time (see `chunk_calls`).
+
+        The hierarchy's depth is taken from `sample` (writes about to go) when the stream has one, else 1.
+        """
+        mapping = self._mappings.get(stream)
+        levels = 1
+        if mapping is not None and mapping.hierarchy and sample:
+            levels = len(hierarchy_levels(list(sample), mapping.hierarchy, self._external_id_field))
+        full, rest = divmod(records, batch_size)
+        return full * chunk_calls(batch_size, levels, self._bulk_threshold) + chunk_calls(
+            rest, levels, self._bulk_threshold
+        )
+
+    def touches(self, write: ObjectWrite) -> tuple[str, ...]:
+        """External ids the write's lookups name: an Opportunity's Account and Contact, a Contact's Account."""
+        suffix = f".{self._external_id_field}"
+        return tuple(value for name, value in write.properties.items() if name.endswith(suffix) and value)
+
     def check(self) -> None:
         """Read the org's limits: proves the URL, the API version and the token in one call."""
         self._http.request("GET", f"{self._base}/limits")
@@ -223,7 +246,7 @@ class SalesforceCrm(CrmModule):
         unreachable org end the call: the writes not yet answered come back OVER_BUDGET or UNREACHABLE.
         """
         mapping = self._mappings[stream]
-        outcomes: dict[str, WriteOutcome] = {}
+        outcomes: dict[str, WriteOutcome] = {}  # filled as answers come, so a stop keeps what Salesforce took
         try:
             self.prepare(stream)
             levels = (
@@ -231,9 +254,9 @@ class SalesforceCrm(CrmModule):
             )
             for level in levels:
                 if len(level) > self._bulk_threshold:
-                    outcomes.update(self._bulk_upsert(mapping, level))
+                    self._bulk_upsert(mapping, level, outcomes)
                 else:
-                    outcomes.update(self._collections(mapping, level))
+                    self._collections(mapping, level, outcomes)
         except (BudgetExhausted, AirbyteTracedException) as stopped:
             error, category = self._stopped(stopped)
             for write in writes:
@@ -254,22 +277,40 @@ class SalesforceCrm(CrmModule):
             return LIMIT_EXCEEDED, OVER_BUDGET
         return f"Salesforce unreachable: {message}", UNREACHABLE
 
-    def _bulk_upsert(self, mapping: SObjectMapping, writes: list[ObjectWrite]) -> dict[str, WriteOutcome]:
-        """One ingest job; records it locks out go through collections; a job that cannot start falls back whole."""
+    def _bulk_upsert(
+        self, mapping: SObjectMapping, writes: list[ObjectWrite], outcomes: dict[str, WriteOutcome]
+    ) -> None:
+        """One ingest job; records it locks out go through collections; a job that cannot start falls back whole.
+
+        A job is only started when the daily budget can pay for it (PLANNED_JOB_CALLS); with less left,
+        collections take as many records as the budget allows and the rest is deferred.
+        """
+        available = self._pacer.budget.available
+        if available is not None and available < PLANNED_JOB_CALLS:
+            self._logger.info(
+                "%d calls left in the daily budget, fewer than a Bulk API job plans for (%d): "
+                "sending the %d records as sObject Collections",
+                available,
+                PLANNED_JOB_CALLS,
+                len(writes),
+            )
+            self._collections(mapping, writes, outcomes)
+            return
         try:
             results = self._bulk.upsert(mapping.sobject, writes)
         except BulkUnavailable as unavailable:
             self._logger.warning("%s; sending the %d records as sObject Collections", unavailable, len(writes))
-            return self._collections(mapping, writes)
-        outcomes = {o.write.external_id: o for o in results}
+            self._collections(mapping, writes, outcomes)
+            return
+        outcomes.update((o.write.external_id, o) for o in results)
         locked = [o.write for o in results if o.error_category == UNABLE_TO_LOCK_ROW]
         if locked:
-            outcomes.update(self._collections(mapping, locked))
-        return outcomes
+            self._collections(mapping, locked, outcomes)
 
-    def _collections(self, mapping: SObjectMapping, writes: list[ObjectWrite]) -> dict[str, WriteOutcome]:
+    def _collections(
+        self, mapping: SObjectMapping, writes: list[ObjectWrite], outcomes: dict[str, WriteOutcome]
+    ) -> None:
         """200 records a request, siblings together; records that hit a row lock are resent a few times."""
-        outcomes: dict[str, WriteOutcome] = {}
         ordered = grouped_by_parent(writes, mapping.group_by, self._external_id_field)
         for chunk in chunks(ordered, SALESFORCE_COLLECTION_CAP):
             pending = chunk
@@ -281,7 +322,6 @@ class SalesforceCrm(CrmModule):
                 pending = [w for w in pending if answered[w.external_id].error_category == UNABLE_TO_LOCK_ROW]
                 if not pending:
                     break
-        return outcomes
 
     def _collection(self, sobject: str, writes: list[ObjectWrite]) -> dict[str, WriteOutcome]:
         """One sObject Collections upsert with allOrNone false; each result matched to its record by position."""
@@ -314,6 +354,20 @@ def match_results(writes: list[ObjectWrite], results: Any) -> dict[str, WriteOut
         error, code = describe_errors(result.get("errors"))
         outcomes[write.external_id] = WriteOutcome(write, error=error, error_category=code)
     return outcomes
+
+
+def chunk_calls(records: int, levels: int, bulk_threshold: int) -> int:
+    """Requests one upsert of `records` may take at most: a planning bound for the daily budget.
+
+    Every record in collections of 200, one more request per extra hierarchy level (a parent always
+    goes in an earlier request than its children), and a Bulk API job's planned calls for every
+    level that can be above the threshold.
+    """
+    if records <= 0:
+        return 0
+    levels = max(1, min(levels, records))
+    jobs = min(levels, records // (bulk_threshold + 1))
+    return calls_for(records, SALESFORCE_COLLECTION_CAP) + levels - 1 + jobs * PLANNED_JOB_CALLS
 
 
 def config_error(message: str) -> AirbyteTracedException:

@@ -24,6 +24,13 @@ STATUS_BAD_REQUEST = 400
 BULK_POLL_FIRST_SECONDS = 1.0
 BULK_POLL_MAX_SECONDS = 30.0
 BULK_MAX_WAIT_SECONDS = 1800.0
+# Calls one ingest job spends besides its polls: create, upload, close, successfulResults, failedResults.
+JOB_CALLS_BESIDES_POLLS = 5
+# Polls the daily budget plans for one job: 1, 2, 4, 8 and 16 s after the close. A job that needs more
+# polls than the budget has left stops there; it still completes in Salesforce, and its records are
+# deferred and upserted again by external id, so nothing doubles.
+PLANNED_POLLS = 5
+PLANNED_JOB_CALLS = JOB_CALLS_BESIDES_POLLS + PLANNED_POLLS
 BULK_TIMEOUT = "BULK_TIMEOUT"
 BULK_UNPROCESSED = "BULK_UNPROCESSED"
 DONE_STATES = ("JobComplete", "Failed", "Aborted")
