@@ -22,8 +22,8 @@ from store2crm.raw_layer import CRM_RAW_SCHEMA, RAW_SCHEMA, RawLayer
 SOURCE_MODULE = "source_store"
 DESTINATION_MODULE = "destination_crm"
 READBACK_MODULE = "destination_crm.readback"
-# CRMs the read-back source can read (destination_crm/readback.py).
-READBACK_CRMS = frozenset({"hubspot"})
+# CRMs the read-back source can read (destination_crm/readback/, one module per CRM).
+READBACK_CRMS = frozenset({"hubspot", "salesforce"})
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 # Parents before children: contacts reference companies, deals reference both.
 CRM_STREAMS = ("crm_companies", "crm_contacts", "crm_deals")
@@ -145,7 +145,9 @@ def canonical_stream_schemas() -> list[tuple[str, dict[str, Any]]]:
 def read_back(destination_config: dict[str, Any], warehouse: Path) -> ExtractReport | None:
     """Read the CRM-owned fields changed in the CRM since the last run into `raw_crm`.
 
-    Returns None for a CRM whose read-back source does not exist yet.
+    The destination config's `crm` picks the streams (`hubspot_*` or `salesforce_*`); the other CRM's
+    tables are not created, as staging reads a missing read-back table as empty. Returns None for a
+    `crm` the read-back source does not know.
     """
     if destination_config.get("crm") not in READBACK_CRMS:
         return None

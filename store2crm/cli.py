@@ -84,7 +84,7 @@ def load(destination_config: Path, warehouse: Path) -> None:
 @click.option("--destination-config", type=click.Path(path_type=Path, exists=True), required=True)
 @warehouse_option
 def readback(destination_config: Path, warehouse: Path) -> None:
-    """Read CRM-owned fields changed in the CRM since the last run into `raw_crm` (HubSpot).
+    """Read CRM-owned fields changed in the CRM since the last run into `raw_crm` (HubSpot, Salesforce).
 
     Example: store2crm readback --destination-config destination.json --warehouse wh.duckdb
     """

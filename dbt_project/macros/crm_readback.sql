@@ -26,7 +26,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Columns of a read-back table (destination_crm/readback.py's JSON schema as the raw layer types
+{#- Columns of a read-back table (destination_crm/readback's JSON schema as the raw layer types
     it: Destinations V2 layout, `properties` an object). -#}
 {% macro crm_readback_columns() -%}
     {{- return({
@@ -83,4 +83,42 @@
         {{ exceptions.raise_compiler_error("var('crm_contact_properties') has no entry '" ~ name ~ "'") }}
     {%- endif -%}
     {{- return(settings[name]) -}}
+{%- endmacro %}
+
+{#- A CRM-owned Salesforce Contact field from var('salesforce_contact_fields') (dbt_project.yml):
+    its API name (null when none is configured), or the setting itself for a dict-valued entry. -#}
+{% macro salesforce_contact_field(name) -%}
+    {%- set settings = var('salesforce_contact_fields', {}) -%}
+    {%- if name not in settings -%}
+        {{ exceptions.raise_compiler_error("var('salesforce_contact_fields') has no entry '" ~ name ~ "'") }}
+    {%- endif -%}
+    {{- return(settings[name]) -}}
+{%- endmacro %}
+
+{#- A CRM-owned text property of the read-back `properties` JSON, trimmed, '' as null; a null
+    property name (nothing configured) is a typed null. -#}
+{% macro crm_owned_text(property) -%}
+    {%- if property is none -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- else -%}
+        nullif(trim({{ json_text('properties', property) }}), '')
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A consent property read as a flag: true for its `granted` value, false for its `withdrawn`
+    value (case-insensitive), null for anything else; a null `granted` / `withdrawn` value means the
+    CRM cannot say that answer (Salesforce's Email Opt Out cannot grant). -#}
+{% macro crm_consent_flag(property, granted, withdrawn) -%}
+    {%- set answers = [] -%}
+    {%- if granted is not none %}{% do answers.append((granted, 'true')) %}{% endif -%}
+    {%- if withdrawn is not none %}{% do answers.append((withdrawn, 'false')) %}{% endif -%}
+    {%- if property is none or not answers -%}
+        cast(null as boolean)
+    {%- else -%}
+        case lower(trim({{ json_text('properties', property) }}))
+            {%- for value, flag in answers %}
+            when lower('{{ value }}') then {{ flag }}
+            {%- endfor %}
+        end
+    {%- endif -%}
 {%- endmacro %}

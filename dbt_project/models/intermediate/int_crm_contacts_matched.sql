@@ -1,22 +1,49 @@
-{#- One row per person with a HubSpot contact read back from the CRM: the contact matched to the
-    person and the current value of each CRM-owned field, with when that value changed in the CRM.
+{#- One row per person with a CRM contact read back from the CRM (HubSpot or Salesforce, whichever
+    read-back ran - both when a warehouse has moved from one to the other): the contact matched to
+    the person and the current value of each CRM-owned field, with when that value changed in the CRM.
 
-    Matching: the contact's `store2crm_external_id` (the person_id destination-crm wrote) when it is
-    still a person, else the contact's email through the person's linking emails (normalised as
-    identity resolution does) - a person_id can disappear when identity resolution merges two
-    people, and a contact created in the CRM by an agent has no external id. Several contacts for
-    one person: the external-id match first, then the most recently modified contact.
+    Matching: the contact's external id (the person_id destination-crm wrote) when it is still a
+    person, else the contact's email through the person's linking emails (normalised as identity
+    resolution does) - a person_id can disappear when identity resolution merges two people, and a
+    contact created in the CRM by an agent has no external id. Several contacts for one person: the
+    external-id match first, then the most recently modified contact, whichever CRM holds it.
 
     Change time of a value: the CRM stamp of the earliest read-back version that carries the
     current value after a different one (or the first version read). Our own writes touch the
-    contact too (lastmodifieddate moves) without changing a CRM-owned value, so the contact's
+    contact too (its last-modified stamp moves) without changing a CRM-owned value, so the contact's
     last-modified stamp alone would make a stale CRM value look new. -#}
 
 with
 
 versions as (
 
-    select * from {{ ref('stg_crm__hubspot_contacts') }}
+    select
+        'hubspot' as crm,
+        hubspot_contact_id as crm_contact_id,
+        external_id,
+        email,
+        lifecycle_stage,
+        marketing_consent_value,
+        has_marketing_consent,
+        is_latest_version,
+        crm_updated_at,
+        extracted_at
+    from {{ ref('stg_crm__hubspot_contacts') }}
+
+    union all
+
+    select
+        'salesforce' as crm,
+        salesforce_contact_id as crm_contact_id,
+        external_id,
+        email,
+        lifecycle_stage,
+        marketing_consent_value,
+        has_marketing_consent,
+        is_latest_version,
+        crm_updated_at,
+        extracted_at
+    from {{ ref('stg_crm__salesforce_contacts') }}
 
 ),
 
@@ -43,15 +70,16 @@ linking_emails as (
 previous_values as (
 
     select
-        hubspot_contact_id,
+        crm,
+        crm_contact_id,
         crm_updated_at,
         lifecycle_stage,
         has_marketing_consent,
         lag(lifecycle_stage) over (
-            partition by hubspot_contact_id order by crm_updated_at asc, extracted_at asc
+            partition by crm, crm_contact_id order by crm_updated_at asc, extracted_at asc
         ) as previous_lifecycle_stage,
         lag(has_marketing_consent) over (
-            partition by hubspot_contact_id order by crm_updated_at asc, extracted_at asc
+            partition by crm, crm_contact_id order by crm_updated_at asc, extracted_at asc
         ) as previous_marketing_consent
     from versions
 
@@ -61,7 +89,8 @@ previous_values as (
 value_starts as (
 
     select
-        hubspot_contact_id,
+        crm,
+        crm_contact_id,
         case
             when lifecycle_stage = previous_lifecycle_stage then null
             when lifecycle_stage is null and previous_lifecycle_stage is null then null
@@ -79,18 +108,20 @@ value_starts as (
 change_times as (
 
     select
-        hubspot_contact_id,
+        crm,
+        crm_contact_id,
         max(lifecycle_stage_started_at) as lifecycle_stage_changed_at,
         max(marketing_consent_started_at) as marketing_consent_changed_at
     from value_starts
-    group by hubspot_contact_id
+    group by crm, crm_contact_id
 
 ),
 
 contacts as (
 
     select
-        versions.hubspot_contact_id,
+        versions.crm,
+        versions.crm_contact_id,
         versions.external_id,
         versions.email,
         {{ normalize_email('versions.email') }} as matched_email,
@@ -105,7 +136,8 @@ contacts as (
         end as marketing_consent_changed_at,
         versions.crm_updated_at
     from versions
-    inner join change_times on versions.hubspot_contact_id = change_times.hubspot_contact_id
+    inner join change_times
+        on versions.crm = change_times.crm and versions.crm_contact_id = change_times.crm_contact_id
     where versions.is_latest_version
 
 ),
@@ -134,7 +166,7 @@ ranked as (
             order by
                 case matched_on when 'external_id' then 1 else 2 end asc,
                 crm_updated_at desc,
-                hubspot_contact_id asc
+                crm_contact_id asc
         ) as contact_rank
     from matched
     where person_id is not null
@@ -146,9 +178,10 @@ final as (
     select
         -- ids
         person_id,
-        hubspot_contact_id,
+        crm_contact_id,
 
         -- text
+        crm,
         matched_on,
         email,
         lifecycle_stage,

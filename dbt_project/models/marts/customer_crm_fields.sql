@@ -1,6 +1,6 @@
-{#- One row per person in dim_customers: the CRM-owned fields read back from the CRM (HubSpot
-    contact, lifecycle stage) and the marketing consent after survivorship between the store and
-    the CRM.
+{#- One row per person in dim_customers: the CRM-owned fields read back from the CRM (the HubSpot
+    or Salesforce contact, lifecycle stage) and the marketing consent after survivorship between the
+    store and the CRM.
 
     Consent survivorship (DECISIONLOG.md): each side's answer carries a time - the store's is the
     `updated_at` of the account whose consent dim_customers keeps (the store sends no consent
@@ -48,7 +48,8 @@ joined as (
 
     select
         customers.person_id,
-        crm_contacts.hubspot_contact_id,
+        crm_contacts.crm_contact_id,
+        crm_contacts.crm,
         crm_contacts.matched_on as crm_matched_on,
         crm_contacts.lifecycle_stage as crm_lifecycle_stage,
         crm_contacts.lifecycle_stage_changed_at as crm_lifecycle_stage_changed_at,
@@ -84,9 +85,10 @@ final as (
     select
         -- ids
         person_id,
-        hubspot_contact_id,
+        crm_contact_id,
 
         -- text
+        crm,
         crm_matched_on,
         crm_lifecycle_stage,
         marketing_consent_source,

@@ -27,15 +27,12 @@ renamed as (
 
         -- text
         nullif(lower(trim(email)), '') as email,
-        nullif(trim({{ json_text('properties', crm_contact_property('lifecycle_stage')) }}), '') as lifecycle_stage,
-        nullif(trim({{ json_text('properties', consent['property']) }}), '') as marketing_consent_value,
+        {{ crm_owned_text(crm_contact_property('lifecycle_stage')) }} as lifecycle_stage,
+        {{ crm_owned_text(consent['property']) }} as marketing_consent_value,
         properties,
 
         -- booleans
-        case lower(trim({{ json_text('properties', consent['property']) }}))
-            when lower('{{ consent["granted"] }}') then true
-            when lower('{{ consent["withdrawn"] }}') then false
-        end as has_marketing_consent,
+        {{ crm_consent_flag(consent['property'], consent['granted'], consent['withdrawn']) }} as has_marketing_consent,
         latest_rank = 1 as is_latest_version,
 
         -- timestamps

@@ -38,7 +38,7 @@ INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVAL
 LIMIT_EXCEEDED = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
 NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 TOO_MANY_RECORDS = "record limit reached. cannot submit more than 200 records into this call"
-WRITE_ACTIONS = frozenset({"collection_upsert", "upsert", "create"})
+WRITE_ACTIONS = frozenset({"collection_upsert", "upsert", "create", "update"})
 
 
 def error_list(status: int, code: str, message: str, fields: list[str] | None = None) -> Response:
@@ -64,6 +64,7 @@ _ROUTES = (
     _Route("PATCH", "/sobjects/{sobject}/{field}/{value}", "upsert"),
     _Route("POST", "/sobjects/{sobject}", "create"),
     _Route("GET", "/sobjects/{sobject}/{record}", "get_record"),
+    _Route("PATCH", "/sobjects/{sobject}/{record}", "update"),
     _Route("POST", "/jobs/ingest", "create_job"),
     _Route("PUT", "/jobs/ingest/{job}/batches", "upload_job"),
     _Route("PATCH", "/jobs/ingest/{job}", "close_job"),
@@ -222,6 +223,8 @@ class SalesforceDialect:
             return self._writer.lock_keys(sobject, body, params["value"])
         if action == "create":
             return self._writer.parent_keys(sobject, body)
+        if action == "update":
+            return [(sobject.name, params["record"]), *self._writer.parent_keys(sobject, body)]
         records = body.get("records")
         payloads = [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
         return [key for r in payloads for key in self._writer.lock_keys(sobject, r, r.get(EXTERNAL_ID_FIELD))]
@@ -435,6 +438,25 @@ class SalesforceDialect:
             error = result["errors"][0]
             return error_list(400, error["statusCode"], error["message"], error["fields"])
         return Response(201, {"id": result["id"], "success": True, "errors": []})
+
+    def _update(self, request: Request, sobject: str, record: str) -> Response:
+        """REST "Update a record" (PATCH by Id), as an agent's edit in the UI: 204 No Content when saved."""
+        spec = SOBJECTS.get(sobject)
+        found = self._tables[spec.name].get(record) if spec else None
+        if spec is None or found is None:
+            return Response(404, NOT_FOUND)
+        body = _json(request)
+        if not isinstance(body, dict):
+            return error_list(400, "JSON_PARSER_ERROR", "Cannot deserialize the request body: expected a JSON object")
+        try:
+            prepared = self._writer.prepare_update(spec, body, found["Id"])
+        except UnknownFieldError as unknown:
+            return error_list(400, "INVALID_FIELD", str(unknown))
+        result = self._save_one(prepared)
+        if not result["success"]:
+            error = result["errors"][0]
+            return error_list(400, error["statusCode"], error["message"], error["fields"])
+        return Response(204)
 
     def _write_target(self, sobject: str, field: str) -> tuple[SObjectType | None, Response]:
         spec = SOBJECTS.get(sobject)

@@ -110,6 +110,13 @@ class RecordWriter:
         prepared.parent_keys = self.parent_keys(sobject, payload)
         return prepared
 
+    def prepare_update(self, sobject: SObjectType, payload: dict[str, Any], record_id_: str) -> Prepared:
+        """Check one update of an existing record by its Id; errors land on `Prepared.error`."""
+        prepared = self.prepare_create(sobject, payload)
+        prepared.existing = record_id_
+        prepared.own_keys = [(sobject.name, record_id_)]
+        return prepared
+
     def flag_repeats(self, batch: list[Prepared]) -> None:
         """Fail every record of a request whose external id appears more than once in it."""
         counts = Counter(p.external_id for p in batch if p.external_id)
