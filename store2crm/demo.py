@@ -15,6 +15,7 @@ from store2crm import chain
 from store2crm.sandbox.crm_emulator import CrmEmulator
 from store2crm.sandbox.generator import generate
 from store2crm.sandbox.store_emulator import StoreEmulator
+from store2crm.sandbox.store_emulator.proprietary_config import custom_rest_config
 
 # Share of the store's orders changed between the two runs, to show the incremental path.
 DEMO_CHANGE_SHARE = 0.05
@@ -32,6 +33,8 @@ def source_config(store: StoreEmulator, store_id: str = "demo") -> dict[str, Any
         "shopify": {"base_url": store.base_url, "access_token": store.consumer_secret, "bulk_first_sync": True},
         "magento": {"base_url": store.base_url, "access_token": store.consumer_secret},
     }
+    if store.dialect_name == "proprietary":  # a proprietary API: read by custom REST with the example config
+        return custom_rest_config(store.base_url, store.consumer_secret, store_id=store_id)
     platform = store.dialect_name
     return {
         "platform": platform,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 from datetime import datetime
 from typing import Any
@@ -13,8 +14,12 @@ from airbyte_cdk.models import Status
 from store_harness import check, new_dataset, read_streams, records_of, states_of
 
 from source_store.config import ConfigError, parse_config
-from source_store.platforms.custom_rest import build_manifest
+from source_store.platforms.custom_rest import CanonicalMapping, build_manifest
+from store2crm.demo import source_config as demo_source_config
+from store2crm.sandbox.generator import STREAMS
 from store2crm.sandbox.server import LoopbackServer, Request, Response
+from store2crm.sandbox.store_emulator import StoreEmulator
+from store2crm.sandbox.store_emulator.proprietary_config import custom_rest_config
 
 TOKEN = "tok_proprietary_123"
 API_KEY = "key_proprietary_456"
@@ -187,17 +192,28 @@ def test_incremental_read_sends_the_cursor_parameter_and_returns_only_newer_reco
     proprietary.seen_params.clear()
     second = read_streams(config, "customers", "orders", state=state)
     assert not second.errors
-    request_formats = {"customers": "%Y-%m-%dT%H:%M:%SZ", "orders": "%Y-%m-%d %H:%M:%S"}
     for stream in ("customers", "orders"):
-        # the CDK's cursor keeps its state in the format the API's cursor parameter takes
+        # the state is canonical ISO 8601 whatever format the API's cursor parameter takes
         latest = max(_iso(r["updated_at"]) for r in proprietary.dataset.records(stream))
-        assert state[stream] == {"updated_at": latest.strftime(request_formats[stream])}
+        assert state[stream] == {"updated_at": latest.strftime("%Y-%m-%dT%H:%M:%SZ")}
         got = records_of(second, stream)
         assert got, stream  # the records at the cursor second are read again (inclusive lower bound)
         assert all(_iso(r["updated_at"]) >= latest for r in got), stream
         assert len(got) < len(proprietary.dataset.records(stream)), stream
-    assert any("since" in params for params in proprietary.seen_params)
-    assert any("updated_since" in params for params in proprietary.seen_params)
+    latest_order = max(_iso(o["updated_at"]) for o in proprietary.dataset.orders)
+    # ... and the request parameter is sent in the API's own format
+    assert any(params.get("since") == latest_order.strftime("%Y-%m-%d %H:%M:%S") for params in proprietary.seen_params)
+    assert any(params.get("updated_since") == state["customers"]["updated_at"] for params in proprietary.seen_params)
+
+
+def test_a_state_saved_in_the_parameter_format_is_still_read(proprietary):
+    latest = max(_iso(o["updated_at"]) for o in proprietary.dataset.orders)
+    legacy = {"orders": {"updated_at": latest.strftime("%Y-%m-%d %H:%M:%S")}}
+    output = read_streams(custom_config(proprietary.base_url), "orders", state=legacy)
+    assert not output.errors, output.get_formatted_error_message()
+    assert {r["id"] for r in records_of(output, "orders")} == {
+        o["id"] for o in proprietary.dataset.orders if _iso(o["updated_at"]) >= latest
+    }
 
 
 def test_check_names_a_rejected_token(proprietary):
@@ -233,3 +249,64 @@ def test_generated_manifest_uses_cdk_components_and_keeps_secrets_out():
     assert orders["retriever"]["paginator"]["pagination_strategy"]["type"] == "CursorPagination"
     assert orders["incremental_sync"]["type"] == "DatetimeBasedCursor"
     assert orders["retriever"]["requester"]["authenticator"]["type"] == "ApiKeyAuthenticator"
+
+
+def test_each_maps_every_list_element_and_names_the_element_whose_value_was_nulled():
+    rules = {
+        "id": "uid",
+        "line_items": {"path": "lines", "each": {"sku": "sku", "price": {"path": "c", "cents": True}}},
+    }
+    mapping = CanonicalMapping(mapping=json.dumps(rules), platform="custom_rest", store_id="acme", parameters={})
+    record = {"uid": 7, "lines": [{"sku": "A", "c": 1250}, {"sku": "B", "c": "N/A"}]}
+    mapping.transform(record)
+    assert record["line_items"] == [{"sku": "A", "price": 12.5}, {"sku": "B", "price": None}]
+    assert [note["field"] for note in record["extra"]["_changes"]] == ["line_items[1].price"]
+    assert record["extra"]["lines"][1]["c"] == "N/A"  # the raw list is kept beside the note
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"path": "lines", "each": "sku"}, r"fields.line_items.each must map the fields"),
+        ({"path": "lines", "each": {"sku": {"cents": True}}}, r"fields.line_items.each.sku must be a payload path"),
+        ({"pth": "lines"}, r"fields.line_items must be a payload path"),
+    ],
+)
+def test_a_bad_mapping_rule_names_the_field(rule, message):
+    config = custom_config("https://api.example")
+    config["custom_rest"]["streams"]["orders"]["fields"]["line_items"] = rule
+    with pytest.raises(ConfigError, match=message):
+        build_manifest(parse_config(config))
+
+
+def blank_as_null(value: Any) -> Any:
+    """`value` with empty strings inside replaced by None."""
+    if isinstance(value, dict):
+        return {key: blank_as_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [blank_as_null(item) for item in value]
+    return None if value == "" else value
+
+
+def test_the_example_config_reads_every_canonical_field_of_the_proprietary_dialect():
+    dataset = new_dataset()
+    with StoreEmulator(dataset, "proprietary", consumer_secret=API_KEY) as store:
+        config = custom_rest_config(store.base_url, API_KEY)
+        assert demo_source_config(store, store_id="acme") == config  # the demo reads a proprietary store with it
+        output = read_streams(config, *STREAMS)
+    assert not output.errors, output.get_formatted_error_message()
+    for stream in STREAMS:
+        emitted = {r["id"]: r for r in records_of(output, stream)}
+        assert set(emitted) == {r["id"] for r in dataset.records(stream)}, stream
+        for original in dataset.records(stream):
+            record = emitted[original["id"]]
+            # the mapping reads an empty string as null (a refund without a reason)
+            assert {k: record.get(k) for k in original} == blank_as_null(original), (stream, original["id"])
+            assert record["extra"] == {}, (stream, record["extra"])
+
+
+def test_the_proprietary_dialect_rejects_a_wrong_key_and_check_says_so_without_the_key():
+    with StoreEmulator(new_dataset(), "proprietary", consumer_secret=API_KEY) as store:
+        status = check(custom_rest_config(store.base_url, "not-the-key"))
+    assert status.status == Status.FAILED
+    assert "401" in (status.message or "") and "not-the-key" not in (status.message or "")

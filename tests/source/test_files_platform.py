@@ -19,6 +19,8 @@ from airbyte_cdk.test.state_builder import StateBuilder
 from store_harness import NOW, catalog, check, new_dataset, read_streams, records_of, states_of
 
 from source_store import SourceStore
+from store2crm.sandbox.file_exports import FileExportStore
+from store2crm.sandbox.file_exports import files_config as exported_files_config
 from store2crm.sandbox.generator import Dataset
 
 STREAMS = ("customers", "orders", "events")
@@ -385,3 +387,49 @@ def test_a_bad_config_fails_read_as_a_config_error(tmp_path):
     output = read(SourceStore(), config, catalog("orders"), expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
 
     assert "files.streams.orders.format must be one of csv, jsonl, parquet" in output.get_formatted_error_message()
+
+
+def test_a_file_still_being_written_is_read_again_once_complete_and_holds_the_cursor(tmp_path):
+    dataset = new_dataset()
+    exports = FileExportStore(dataset, tmp_path, clock=lambda: NOW).export_all()
+    config = exported_files_config(tmp_path)
+    first = read_streams(config, "orders")
+    state = {"orders": states_of(first, "orders")[-1]}
+    dataset.mutate(count=10, now=NOW.add(hours=1))
+    exports.export_changes()  # the changed orders' files are re-exported ...
+    dataset.mutate(count=10, now=NOW.add(hours=2))
+    partial = exports.write_partial("orders")  # ... and the next new orders' file is half written
+    new_orders = set(exports._pending["orders"].ids)
+    assert len(new_orders) >= 2
+
+    second = read_streams(config, "orders", state=state)
+    assert not second.errors, second.get_formatted_error_message()
+    held = states_of(second, "orders")[-1]
+    assert held["updated_at"] == state["orders"]["updated_at"]  # the cursor waits for the unfinished file
+    assert partial not in held["files"]
+    cut_off = [m.log.message for m in second.logs if "is cut off" in m.log.message]
+    assert len(cut_off) == 1 and partial in cut_off[0]
+    assert not [m for m in second.logs if "skipped, it is malformed" in m.log.message]
+
+    exports.finish_partial("orders")
+    third = read_streams(config, "orders", state={"orders": held})
+    assert not third.errors, third.get_formatted_error_message()
+    assert new_orders <= set(ids(second, "orders")) | set(ids(third, "orders"))
+    assert new_orders - set(ids(second, "orders"))  # the cut-off order came with the finished file
+    assert partial in states_of(third, "orders")[-1]["files"]
+
+
+def test_an_export_with_malformed_rows_quarantines_each_and_keeps_every_record(tmp_path):
+    dataset = new_dataset()
+    exports = FileExportStore(dataset, tmp_path, clock=lambda: NOW).export_all()
+    exports.configure_faults(malformed_rate=0.2, seed=4)
+    output = read_streams(exported_files_config(tmp_path), *STREAMS)
+    assert not output.errors, output.get_formatted_error_message()
+    for stream in STREAMS:
+        assert sorted(ids(output, stream)) == sorted(r["id"] for r in dataset.records(stream))
+    skipped = [m.log.message for m in output.logs if "skipped, it is malformed" in m.log.message]
+    files_read = {export.name for stream in STREAMS for export in exports.files[stream]}
+    assert len(skipped) == sum(count for name, count in exports.broken_rows.items() if name in files_read) > 0
+    noted = [m for m in output.records if m.record.meta and m.record.meta.changes]
+    assert noted, "no broken value was noted"
+    assert {change.field for m in noted for change in m.record.meta.changes} <= {"created_at", "total", "value"}

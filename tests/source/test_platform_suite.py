@@ -4,13 +4,18 @@ Each platform reads the same generated store; the suite checks full reads, incre
 future states, resuming after a cut, faults and bad records through the Airbyte protocol. Time
 is injected: the source's waits advance the emulator's clock (so Shopify's cost bucket refills)
 and are recorded; nothing sleeps for real.
+
+Custom REST reads the proprietary dialect with the example config of `proprietary_config`; files
+read what `FileExportStore` exports into a temporary folder (its export job runs before every
+read, and again while a read is going on when the store changes mid-read).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -22,8 +27,10 @@ from airbyte_cdk.test.state_builder import StateBuilder
 from store_harness import CONSUMER_KEY, CONSUMER_SECRET, NOW, SEED
 
 from source_store import SourceStore
+from store2crm.sandbox.file_exports import FileExportStore, files_config
 from store2crm.sandbox.generator import Dataset, generate
 from store2crm.sandbox.store_emulator import StoreEmulator
+from store2crm.sandbox.store_emulator.proprietary_config import custom_rest_config
 
 TOKEN = "shpat_sandbox_0123456789"  # Shopify access token / Magento integration token of the emulator
 SCALE = 30
@@ -35,8 +42,15 @@ class PlatformCase:
 
     name: str
     streams: tuple[str, ...]
+    backend: str = ""  # the emulator dialect serving it (default: its name), or FILE_EXPORTS
     snapshot: tuple[str, ...] = ()  # streams without a cursor (full refresh only)
     throttle_has_retry_after: bool = True  # a throttled answer says how long to wait (Shopify: its cost bucket)
+    no_http: str | None = None  # why HTTP faults (429 storms, 5xx, Retry-After) cannot apply, if they cannot
+
+    @property
+    def dialect(self) -> str:
+        """The emulator dialect (or FILE_EXPORTS) this platform reads."""
+        return self.backend or self.name
 
     @property
     def incremental(self) -> tuple[str, ...]:
@@ -46,10 +60,19 @@ class PlatformCase:
 
 ALL = ("customers", "orders", "abandoned_checkouts", "events", "products", "companies", "company_contacts")
 NO_EVENTS = tuple(s for s in ALL if s != "events")
+FILE_EXPORTS = "file_exports"
 CASES = {
     "woocommerce": PlatformCase("woocommerce", ALL),
     "shopify": PlatformCase("shopify", NO_EVENTS, throttle_has_retry_after=False),
     "magento": PlatformCase("magento", NO_EVENTS, snapshot=("companies",)),
+    "custom_rest": PlatformCase("custom_rest", ALL, backend="proprietary"),
+    "files": PlatformCase(
+        "files",
+        ALL,
+        backend=FILE_EXPORTS,
+        no_http="files are read from a folder: no HTTP, so no 429 storm, 5xx or Retry-After to wait out "
+        "(their faults, malformed rows and files re-exported or added mid-read, are in the other tests)",
+    ),
 }
 
 
@@ -82,15 +105,52 @@ def injected_source(clock: FakeClock) -> SourceStore:
     return SourceStore(sleep=clock.sleep, clock=clock.seconds)
 
 
+class ReportingSource(SourceStore):
+    """The source (fake time injected) telling a file-export store about every record it emits."""
+
+    def __init__(self, clock: FakeClock, report: Callable[[], None]) -> None:
+        super().__init__(sleep=clock.sleep, clock=clock.seconds)
+        self._report = report
+
+    def spec(self, logger: logging.Logger) -> Any:
+        """SourceStore's spec (the CDK looks for spec.json beside the class's own package)."""
+        return SourceStore().spec(logger)
+
+    def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: Any, state: Any = None) -> Iterator[Any]:
+        """SourceStore.read, reporting each RECORD once it has been handed on."""
+        for message in super().read(logger, config, catalog, state):
+            yield message
+            if message.type == Type.RECORD:
+                self._report()
+
+
 @dataclass
 class Store:
-    """A running emulator of one platform, its dataset, clock and a matching source config."""
+    """A running emulator (or file-export store) of one platform, its dataset, clock and a matching source config."""
 
     case: PlatformCase
-    emulator: StoreEmulator
+    emulator: StoreEmulator | FileExportStore
     dataset: Dataset
     clock: FakeClock
     config: dict[str, Any] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        """Stop the emulator (a file-export store's folder is the test's tmp_path)."""
+        if isinstance(self.emulator, StoreEmulator):
+            self.emulator.stop()
+
+    def quarantined_rows(self, *streams: str) -> int:
+        """Structurally broken rows the store now holds for `streams` (only files have rows to break)."""
+        if not isinstance(self.emulator, FileExportStore):
+            return 0
+        names = {export.name for stream in streams for export in self.emulator.files[stream]}
+        return sum(count for name, count in self.emulator.broken_rows.items() if name in names)
+
+    def _source(self) -> SourceStore:
+        if isinstance(self.emulator, FileExportStore):
+            self.emulator.export_changes()  # the export job ran since the last sync
+            return ReportingSource(self.clock, self.emulator.record_read)
+        return injected_source(self.clock)
 
     def read(
         self, *streams: str, state: Mapping[str, Mapping[str, Any]] | None = None, **overrides: Any
@@ -104,11 +164,18 @@ class Store:
         for name, stream_state in (state or {}).items():
             state_builder.with_stream_state(name, dict(stream_state))
         config = {**self.config, **overrides}
-        return read(injected_source(self.clock), config, builder.build(), state_builder.build() if state else None)
+        return read(self._source(), config, builder.build(), state_builder.build() if state else None)
 
 
 def platform_config(platform: str, base_url: str, **overrides: Any) -> dict[str, Any]:
-    """A valid source config for one platform's emulator."""
+    """A valid source config for one platform's emulator (for files, `base_url` is the export folder)."""
+    store_id = f"sandbox-{platform}"
+    if platform == "custom_rest":
+        return custom_rest_config(base_url, TOKEN, store_id=store_id, start_date="2020-01-01T00:00:00Z", page_size=25)
+    if platform == "files":
+        config = files_config(base_url, store_id=store_id, start_date="2020-01-01T00:00:00Z")
+        config["files"]["state_every_rows"] = 10  # STATE inside files, so a cut can fall mid-file
+        return config
     connection: dict[str, Any] = {
         "woocommerce": {"base_url": base_url, "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET},
         "shopify": {"base_url": base_url, "access_token": TOKEN, "api_version": "2025-10"},
@@ -124,14 +191,22 @@ def platform_config(platform: str, base_url: str, **overrides: Any) -> dict[str,
     return {**config, **overrides}
 
 
-def start_store(platform: str, *, dialect_options: Mapping[str, Any] | None = None) -> Store:
-    """Start an emulator of `platform` over a fresh dataset (the caller stops it)."""
+def start_store(
+    platform: str, folder: Path | None = None, *, dialect_options: Mapping[str, Any] | None = None
+) -> Store:
+    """Start an emulator of `platform` over a fresh dataset (the caller stops it); files are exported into `folder`."""
     dataset = generate(seed=SEED, scale=SCALE, now=NOW)
     clock = FakeClock(NOW.add(days=1))
+    case = CASES[platform]
+    if case.dialect == FILE_EXPORTS:
+        if folder is None:
+            raise ValueError("a file-export store needs the folder to export into")
+        exports = FileExportStore(dataset, folder, clock=clock).export_all()
+        return Store(case, exports, dataset, clock, platform_config(platform, str(folder)))
     secret = CONSUMER_SECRET if platform == "woocommerce" else TOKEN
     emulator = StoreEmulator(
         dataset,
-        dialect=platform,
+        dialect=case.dialect,
         consumer_key=CONSUMER_KEY,
         consumer_secret=secret,
         clock=clock,
@@ -139,17 +214,36 @@ def start_store(platform: str, *, dialect_options: Mapping[str, Any] | None = No
         dialect_options=dialect_options,
     )
     emulator.start()
-    return Store(CASES[platform], emulator, dataset, clock, platform_config(platform, emulator.base_url))
+    return Store(case, emulator, dataset, clock, platform_config(platform, emulator.base_url))
 
 
-@pytest.fixture(params=sorted(CASES))
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+def http_fault_params() -> list[Any]:
+    """Every platform; those HTTP faults cannot apply to are skipped with the reason their case gives."""
+    return [
+        pytest.param(name, marks=pytest.mark.skip(reason=f"{name}: {case.no_http}")) if case.no_http else name
+        for name, case in sorted(CASES.items())
+    ]
+
+
+def running_store(platform: str, folder: Path) -> Iterator[Store]:
     """One emulator per test and platform, always stopped."""
-    running = start_store(request.param)
+    running = start_store(platform, folder)
     try:
         yield running
     finally:
-        running.emulator.stop()
+        running.stop()
+
+
+@pytest.fixture(params=sorted(CASES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """One emulator per test and platform, always stopped."""
+    yield from running_store(request.param, tmp_path)
+
+
+@pytest.fixture(params=http_fault_params())
+def http_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The store of a platform read over HTTP (see PlatformCase.no_http)."""
+    yield from running_store(request.param, tmp_path)
 
 
 def records_of(output: EntrypointOutput, stream: str) -> list[dict[str, Any]]:
@@ -254,7 +348,9 @@ def test_resume_from_the_last_state_before_a_cut_loses_nothing(store: Store, cut
         assert {i for s, i in seen if s == stream} == set(expected_ids(store, stream)), stream
 
 
-def test_a_429_storm_and_server_errors_are_waited_out(store: Store) -> None:
+def test_a_429_storm_and_server_errors_are_waited_out(http_store: Store) -> None:
+    store = http_store
+    assert isinstance(store.emulator, StoreEmulator)
     store.emulator.configure_faults(rate_limit_storm=4, error_rate=0.15, retry_after=3, seed=5)
     output = store.read("orders", "customers", "products")
     assert not output.errors, output.get_formatted_error_message()
@@ -278,6 +374,10 @@ def test_malformed_records_are_emitted_with_change_notes_and_the_sync_goes_on(st
         fields = {change.field for change in message.record.meta.changes}
         assert fields == {note["field"] for note in message.record.data["extra"]["_changes"]}
     assert store.emulator.faults.injected["malformed"] > 0
+    # rows that cannot be read at all are quarantined: skipped with an error naming the file and line, and counted
+    skipped = [m.log.message for m in output.logs if "skipped, it is malformed" in m.log.message]
+    assert len(skipped) == store.quarantined_rows("orders", "customers")
+    assert all(" line " in message for message in skipped)
 
 
 def test_records_changing_during_the_read_are_not_lost(store: Store) -> None:

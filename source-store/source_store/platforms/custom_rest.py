@@ -6,7 +6,8 @@ canonical schema. From it we generate an airbyte-cdk declarative manifest (the f
 Connector Builder writes): `HttpRequester` with a Bearer/Basic/API-key authenticator,
 `DefaultPaginator` (page number, offset, cursor in body, Link header), `DpathExtractor`,
 `DatetimeBasedCursor` with the lookback window, and one `CustomTransformation`
-(`CanonicalMapping`) for the field mapping. HTTP, retries, paging and state are the CDK's.
+(`CanonicalMapping`) for the field mapping. HTTP, retries, paging and state are the CDK's; the
+retry wait goes through the injectable `sleep` (see `custom_rest_runtime`).
 """
 
 from __future__ import annotations
@@ -20,49 +21,66 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 
-from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 
 from source_store.changes import CHANGES_KEY, nulled
 from source_store.config import ConfigError, StoreConfig
 from source_store.cursor import format_timestamp, parse_timestamp
-from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep
+from source_store.platforms.custom_rest_runtime import StoreDeclarativeSource
+from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep, utc_now
 
 NAME = "custom_rest"
 CANONICAL_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 CANONICAL_CURSORS = {"events": "occurred_at"}  # every other stream's cursor is updated_at
 AUTH_KINDS = ("bearer", "basic", "api_key", "none")
 PAGINATION_KINDS = ("page_number", "offset", "cursor", "link_header", "none")
+RULE_KEYS = frozenset({"path", "cast", "date_format", "cents", "join", "separator", "value", "each"})
+READ_UNTIL = "read_until"  # runtime config key: the injected clock's present, the upper bound of every read
+RETRY_AFTER_HEADER = "Retry-After"
 
 
 def streams(config: StoreConfig, *, sleep: Sleep = REAL_SLEEP, clock: Clock = REAL_CLOCK) -> list[Any]:
-    """The declarative source's streams (the source delegates reads to `declarative_source`).
-
-    `sleep` and `clock` are unused: the declarative runtime waits and reads time on its own.
-    """
-    return declarative_source(config, {}).streams(config=runtime_config(config))
+    """The declarative source's streams (the source delegates reads to `declarative_source`)."""
+    source = declarative_source(config, {}, sleep=sleep, clock=clock)
+    return source.streams(config=runtime_config(config, clock))
 
 
 def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
     """Validate the stream declarations, then let the CDK read one page of the first stream."""
-    manifest = build_manifest(config)
-    source = ConcurrentDeclarativeSource(source_config=manifest, config=runtime_config(config))
+    source = declarative_source(config, {})
     status = source.check(logger, runtime_config(config))
     return None if status.status.value == "SUCCEEDED" else str(status.message)
 
 
 def declarative_source(
-    config: StoreConfig, raw_config: Mapping[str, Any], catalog: Any = None, state: Any = None
-) -> ConcurrentDeclarativeSource:
-    """A ConcurrentDeclarativeSource built from the generated manifest (`raw_config` is not needed here)."""
-    return ConcurrentDeclarativeSource(
-        catalog=catalog, config=runtime_config(config), state=state, source_config=build_manifest(config)
+    config: StoreConfig,
+    raw_config: Mapping[str, Any],
+    catalog: Any = None,
+    state: Any = None,
+    *,
+    sleep: Sleep = REAL_SLEEP,
+    clock: Clock = REAL_CLOCK,
+) -> StoreDeclarativeSource:
+    """The declarative source of the generated manifest (`raw_config` is not needed here).
+
+    Its HTTP retries wait through `sleep`; `clock` is the present its reads end at.
+    """
+    return StoreDeclarativeSource(
+        catalog=catalog,
+        config=runtime_config(config, clock),
+        state=state,
+        source_config=build_manifest(config),
+        sleep=sleep,
     )
 
 
-def runtime_config(config: StoreConfig) -> dict[str, Any]:
+def runtime_config(config: StoreConfig, clock: Clock = REAL_CLOCK) -> dict[str, Any]:
     """The config the generated manifest interpolates (secrets stay out of the manifest itself)."""
-    return {"start_date": format_timestamp(config.start_date), "custom_rest": dict(config.connection)}
+    return {
+        "start_date": format_timestamp(config.start_date),
+        READ_UNTIL: format_timestamp(utc_now(clock)),
+        "custom_rest": dict(config.connection),
+    }
 
 
 def build_manifest(config: StoreConfig) -> dict[str, Any]:
@@ -140,6 +158,8 @@ def _stream(
     fields = spec.get("fields")
     if not isinstance(fields, Mapping) or "id" not in fields:
         raise ConfigError(f"{where}.fields must map canonical fields to payload paths, `id` included")
+    for field, rule in fields.items():
+        check_rule(rule, f"{where}.fields.{field}")
     cursor_field = CANONICAL_CURSORS.get(name, "updated_at")
     requester: dict[str, Any] = {
         "type": "HttpRequester",
@@ -147,6 +167,10 @@ def _stream(
         "path": str(spec["path"]).lstrip("/"),
         "http_method": "GET",
         "request_parameters": dict(spec.get("params") or {}),
+        "error_handler": {
+            "type": "DefaultErrorHandler",
+            "backoff_strategies": [{"type": "WaitTimeFromHeader", "header": RETRY_AFTER_HEADER}],
+        },
     }
     if authenticator:
         requester["authenticator"] = authenticator
@@ -180,7 +204,23 @@ def _stream(
     cursor = spec.get("cursor")
     if cursor:
         stream["incremental_sync"] = _cursor(cursor, cursor_field, config, where)
+        requester["request_parameters"][cursor["param"]] = _lower_bound(cursor.get("format", CANONICAL_FORMAT))
     return stream
+
+
+def check_rule(rule: Any, where: str) -> None:
+    """A mapping rule is a dotted path or an object with `path`, `join` or `value` (and `each` holds rules)."""
+    if isinstance(rule, str) and rule.strip():
+        return
+    if not isinstance(rule, Mapping) or set(rule) - RULE_KEYS or not {"path", "join", "value"} & set(rule):
+        raise ConfigError(f"{where} must be a payload path or an object with path, join or value")
+    each = rule.get("each")
+    if each is None:
+        return
+    if "path" not in rule or not isinstance(each, Mapping) or not each:
+        raise ConfigError(f"{where}.each must map the fields of every element of the list at `path`")
+    for field, inner in each.items():
+        check_rule(inner, f"{where}.each.{field}")
 
 
 def _paginator(pagination: Mapping[str, Any], page_size: int, where: str) -> dict[str, Any]:
@@ -240,28 +280,43 @@ def _paginator(pagination: Mapping[str, Any], page_size: int, where: str) -> dic
 
 
 def _cursor(cursor: Mapping[str, Any], cursor_field: str, config: StoreConfig, where: str) -> dict[str, Any]:
+    """The CDK cursor; its state keeps the canonical ISO 8601 format whatever format the API's parameter takes.
+
+    States saved in the parameter's format (before the state was canonical) are still read.
+    """
     _require(cursor, "param", f"{where}.cursor")
+    request_format = str(cursor.get("format", CANONICAL_FORMAT))
+    if "'" in request_format or "{" in request_format:
+        raise ConfigError(f"{where}.cursor.format must be a strftime pattern without quotes or braces")
     lookback = int(config.lookback.total_seconds())
     model: dict[str, Any] = {
         "type": "DatetimeBasedCursor",
         "cursor_field": cursor_field,
-        "datetime_format": cursor.get("format", CANONICAL_FORMAT),
-        "cursor_datetime_formats": [CANONICAL_FORMAT],
+        "datetime_format": CANONICAL_FORMAT,
+        "cursor_datetime_formats": list(dict.fromkeys([CANONICAL_FORMAT, request_format])),
         "start_datetime": {
             "type": "MinMaxDatetime",
             "datetime": "{{ config['start_date'] }}",
             "datetime_format": CANONICAL_FORMAT,
         },
-        "start_time_option": {
-            "type": "RequestOption",
-            "inject_into": "request_parameter",
-            "field_name": cursor["param"],
+        "end_datetime": {
+            "type": "MinMaxDatetime",
+            "datetime": "{{ config['" + READ_UNTIL + "'] }}",
+            "datetime_format": CANONICAL_FORMAT,
         },
         "is_data_feed": False,
     }
     if lookback:
         model["lookback_window"] = f"PT{lookback}S"
     return model
+
+
+def _lower_bound(request_format: str) -> str:
+    """The request parameter value: the slice's start (cursor minus lookback) in the API's own format."""
+    return (
+        "{{ format_datetime(stream_interval.start_time, '" + request_format + "') "
+        "if stream_interval and stream_interval.start_time else None }}"
+    )
 
 
 def _dotted(path: Any) -> list[str]:
@@ -280,7 +335,8 @@ class CanonicalMapping(RecordTransformation):
     `mapping` (JSON) maps each canonical field to a dotted payload path, or to an object with
     `path` plus one transform: `cast` (string, integer, number, boolean), `date_format` (strptime
     pattern; output is UTC ISO 8601), `cents` (divide by 100), `join` (list of paths) with
-    `separator`, or `value` (a constant). Payload fields the mapping never reads are kept in
+    `separator`, `value` (a constant), or `each` (rules applied to every element of the list at
+    `path`, for line items and refunds). Payload fields the mapping never reads are kept in
     `extra`; a value that cannot be converted is nulled, kept raw in `extra` and noted in
     `extra._changes`.
     """
@@ -325,6 +381,8 @@ def map_field(payload: Mapping[str, Any], rule: Any, field: str, used: set[str],
         parts = [_get(payload, path, used) for path in rule["join"]]
         text = str(rule.get("separator", " ")).join(str(part) for part in parts if part not in (None, ""))
         return text or None
+    if "each" in rule:
+        return _map_each(payload, rule, field, used, changes)
     raw = _get(payload, rule["path"], used)
     if raw is None or raw == "":
         return None
@@ -336,6 +394,29 @@ def map_field(payload: Mapping[str, Any], rule: Any, field: str, used: set[str],
     elif field in ("id",) or field.endswith("_id"):
         converted = str(converted)
     return converted
+
+
+def _map_each(
+    payload: Mapping[str, Any], rule: Mapping[str, Any], field: str, used: set[str], changes: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """Every element of the list at `path` mapped by the `each` rules; notes name it (`line_items[2].price`)."""
+    raw = _get(payload, rule["path"], used)
+    if raw is None:
+        return None
+    top = _dotted(rule["path"])[0]
+    if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
+        used.discard(top)
+        changes.append({**nulled(field), "raw_key": top, "raw_value": payload.get(top)})
+        return None
+    mapped = []
+    for index, item in enumerate(raw):
+        inner: list[dict[str, Any]] = []
+        mapped.append({name: map_field(item, sub_rule, name, set(), inner) for name, sub_rule in rule["each"].items()})
+        for note in inner:
+            note.update(field=f"{field}[{index}].{note['field']}", raw_key=top, raw_value=payload.get(top))
+            used.discard(top)
+        changes.extend(inner)
+    return mapped
 
 
 def _get(payload: Mapping[str, Any], path: str, used: set[str]) -> Any:

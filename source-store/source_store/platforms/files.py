@@ -44,7 +44,7 @@ CSV_OPTION_KEYS = frozenset(
     }
 )
 STREAM_KEYS = frozenset({"glob", "format", "cursor_column", "fields", "csv"})
-RULE_KEYS = frozenset({"path", "cast", "date_format", "cents", "join", "separator", "value"})
+RULE_KEYS = frozenset({"path", "cast", "date_format", "cents", "join", "separator", "value", "each"})
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,17 @@ def modified_at(path: Path) -> str:
     return moment.replace(microsecond=(nanoseconds // 1000) % 1_000_000).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def ends_with_line_break(path: Path) -> bool:
+    """Whether a file's last byte ends a line (compressed files count as complete: a cut-off one fails to read)."""
+    if path.suffix.lower() == ".gz":
+        return True
+    with path.open("rb") as handle:
+        if handle.seek(0, 2) == 0:
+            return True
+        handle.seek(-1, 2)
+        return handle.read(1) in (b"\n", b"\r")
+
+
 def list_files(folder: Path, glob: str) -> list[ExportFile]:
     """Regular files matching `glob` below `folder`, oldest modification first (then by name)."""
     found = []

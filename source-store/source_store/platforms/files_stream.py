@@ -22,7 +22,14 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_store.changes import CHANGES_KEY
 from source_store.config import StoreConfig
 from source_store.cursor import Admission, CursorWindow, format_timestamp, parse_timestamp
-from source_store.platforms.files_readers import ExportFileError, list_files, modified_at, read_rows
+from source_store.platforms.files_readers import (
+    ExportFileError,
+    Row,
+    ends_with_line_break,
+    list_files,
+    modified_at,
+    read_rows,
+)
 
 if TYPE_CHECKING:
     from source_store.platforms.files import ExportSpec
@@ -71,6 +78,7 @@ class FilesStream(Stream, CheckpointMixin):
         self._read_max: datetime | None = None
         self._checkpoint_due = False
         self._failed: list[str] = []
+        self._unfinished: list[str] = []
         self.counts: Counter[str] = Counter()
 
     @property
@@ -165,6 +173,7 @@ class FilesStream(Stream, CheckpointMixin):
         self._current = {"file": name, "modified": modified, "rows": done}
         counts: Counter[str] = Counter()
         since_checkpoint = 0
+        malformed: Row | None = None  # logged once the next row shows it was not a cut-off last row
         try:
             for row in read_rows(path, self.export.file_format, self.export.csv):
                 if row.ordinal <= done:
@@ -172,9 +181,11 @@ class FilesStream(Stream, CheckpointMixin):
                 self._current["rows"] = row.ordinal
                 since_checkpoint += 1
                 counts["rows"] += 1
+                if malformed is not None:
+                    self._skip_malformed(name, malformed, counts)
+                    malformed = None
                 if row.values is None:
-                    counts["malformed"] += 1
-                    self.logger.error(f"{self.name}: {name} line {row.line} skipped, it is malformed: {row.problem}")
+                    malformed = row
                     continue
                 record = self._canonical(row.values, f"{name} line {row.line}", counts)
                 if record is None:
@@ -191,12 +202,31 @@ class FilesStream(Stream, CheckpointMixin):
             return
         finally:
             self.counts.update(counts)
-        self._history[name] = modified
+        self._finish_file(name, modified, malformed, counts)
+
+    def _finish_file(self, name: str, modified: str, last_malformed: Row | None, counts: Counter[str]) -> None:
+        """Mark a file read, unless its last row is cut off: then it is still being written and the cursor waits."""
         self._current = None
+        if last_malformed is not None and not ends_with_line_break(self.folder / name):
+            self._unfinished.append(name)
+            self.logger.warning(
+                f"{self.name}: {name} line {last_malformed.line} is cut off ({last_malformed.problem}): the file is "
+                "still being written; its complete rows were emitted, it is read again once it changes, "
+                "and the cursor waits"
+            )
+            return
+        if last_malformed is not None:
+            self._skip_malformed(name, last_malformed, counts)
+            self.counts["malformed"] += 1
+        self._history[name] = modified
         self.logger.info(
             f"{self.name}: {name}: {counts['rows']} rows, {counts['emitted']} emitted, "
             f"{counts['too_old']} before the cursor, {counts['malformed'] + counts['skipped']} skipped"
         )
+
+    def _skip_malformed(self, name: str, row: Row, counts: Counter[str]) -> None:
+        counts["malformed"] += 1
+        self.logger.error(f"{self.name}: {name} line {row.line} skipped, it is malformed: {row.problem}")
 
     def _canonical(self, values: Mapping[str, Any], where: str, counts: Counter[str]) -> dict[str, Any] | None:
         try:
@@ -259,6 +289,13 @@ class FilesStream(Stream, CheckpointMixin):
             raise AirbyteTracedException(
                 message=message, internal_message=message, failure_type=FailureType.system_error
             )
+        if self._unfinished:
+            self.logger.warning(
+                f"{self.name}: the cursor stays where it was until {', '.join(self._unfinished)} "
+                "is complete (a file still being written)"
+            )
+            self._current = None
+            return
         if self._read_max is not None:
             committed = self.window.committed
             self.window.committed = max(committed, self._read_max) if committed else self._read_max

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from store2crm.sandbox.generator import Dataset
 from store2crm.sandbox.store_emulator.base import Dialect, DialectSettings
 from store2crm.sandbox.store_emulator.magento import MagentoDialect
+from store2crm.sandbox.store_emulator.proprietary import ProprietaryDialect
 from store2crm.sandbox.store_emulator.shopify import ShopifyDialect
 from store2crm.sandbox.store_emulator.woocommerce import WooCommerceDialect
 
 DialectFactory = Callable[[Dataset, DialectSettings], Dialect]
 DIALECTS: dict[str, DialectFactory] = {
     "magento": MagentoDialect,
+    "proprietary": ProprietaryDialect,
     "shopify": ShopifyDialect,
     "woocommerce": WooCommerceDialect,
 }
