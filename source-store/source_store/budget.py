@@ -14,6 +14,9 @@ def store_budget(requests_per_second: float | None) -> HttpAPIBudget:
     """A budget that spaces every request to the store at `requests_per_second` (None: no cap).
 
     The CDK's budget also reads 429 answers as a full bucket, so streams sharing it all wait.
+    It is safe to share between the threads that read streams side by side: the moving-window
+    policy takes and refills its calls under pyrate-limiter's `Limiter.lock`, as the CDK's own
+    concurrent sources rely on.
     """
     policies = []
     if requests_per_second is not None:

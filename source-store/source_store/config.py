@@ -13,6 +13,33 @@ DEFAULT_PAGE_SIZE = 100
 DEFAULT_LOOKBACK_SECONDS = 0
 
 
+@dataclass(frozen=True)
+class StreamConcurrency:
+    """How many streams of one store a platform may read at once: the default, the cap, and why that cap."""
+
+    default: int
+    maximum: int
+    reason: str
+
+
+STREAM_CONCURRENCY: dict[str, StreamConcurrency] = {
+    "woocommerce": StreamConcurrency(
+        2, 4, "WooCommerce publishes no rate limit and every request is PHP and MySQL work on the shop's own server"
+    ),
+    "magento": StreamConcurrency(
+        2, 4, "Magento publishes no REST rate limit and every request is PHP and MySQL work on the store's own server"
+    ),
+    "shopify": StreamConcurrency(
+        1,
+        1,
+        "all streams of a shop draw on one calculated-cost bucket per app and shop, so parallel streams would read "
+        "no faster and be THROTTLED, and API versions before 2026-01 run one bulk query per shop at a time",
+    ),
+    "files": StreamConcurrency(1, 4, "files are read locally; parsing CSV and JSON Lines is CPU-bound Python"),
+}
+"""Per-platform limits of `max_concurrent_streams` (custom REST runs on airbyte-cdk's own concurrent source)."""
+
+
 class ConfigError(ValueError):
     """A config the user must fix; the message names the field and never holds a secret."""
 
@@ -28,6 +55,7 @@ class StoreConfig:
     lookback: timedelta
     connection: Mapping[str, Any]
     requests_per_second: float | None = None
+    max_concurrent_streams: int = 1
 
 
 def parse_config(config: Mapping[str, Any]) -> StoreConfig:
@@ -56,7 +84,31 @@ def parse_config(config: Mapping[str, Any]) -> StoreConfig:
         lookback=timedelta(seconds=lookback),
         connection=connection,
         requests_per_second=float(rate) if rate is not None else None,
+        max_concurrent_streams=_max_concurrent_streams(config, platform),
     )
+
+
+def _max_concurrent_streams(config: Mapping[str, Any], platform: str) -> int:
+    """The number of streams to read at once: the platform's default, or a value within its cap."""
+    value = config.get("max_concurrent_streams")
+    limits = STREAM_CONCURRENCY.get(platform)
+    if limits is None:
+        if value is not None:
+            raise ConfigError(
+                f"max_concurrent_streams does not apply to platform {platform!r}: its streams run on airbyte-cdk's "
+                "ConcurrentDeclarativeSource at the CDK's own concurrency; remove the field"
+            )
+        return 1
+    if value is None:
+        return limits.default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"max_concurrent_streams must be a positive integer, got {value!r}")
+    if value > limits.maximum:
+        raise ConfigError(
+            f"max_concurrent_streams is {value} but {platform} allows at most {limits.maximum} "
+            f"({limits.reason}); set it to {limits.maximum} or less"
+        )
+    return value
 
 
 def _required_str(config: Mapping[str, Any], key: str) -> str:

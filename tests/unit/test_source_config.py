@@ -11,7 +11,7 @@ import pytest
 from airbyte_cdk.models import Status
 
 from source_store import SourceStore
-from source_store.config import ConfigError, parse_config
+from source_store.config import STREAM_CONCURRENCY, ConfigError, parse_config
 from source_store.platforms import PLATFORMS, get_platform
 from source_store.platforms.woocommerce import RetryAfterBackoff, retry_after_seconds, woocommerce_connection
 
@@ -114,3 +114,46 @@ def test_requests_per_second_gives_every_stream_of_a_store_one_shared_budget():
     assert [(rate.limit, rate.interval) for rate in policy._bucket.rates] == [(4, 1000)]
     with pytest.raises(ConfigError, match="requests_per_second must be a positive number"):
         parse_config({**VALID, "requests_per_second": 0})
+
+
+@pytest.mark.parametrize(("platform", "expected"), [("woocommerce", 2), ("magento", 2), ("shopify", 1), ("files", 1)])
+def test_max_concurrent_streams_defaults_per_platform(platform, expected):
+    assert parse_config({**VALID, "platform": platform, platform: {}}).max_concurrent_streams == expected
+
+
+@pytest.mark.parametrize(
+    ("platform", "value", "message"),
+    [
+        ("woocommerce", 0, "max_concurrent_streams must be a positive integer, got 0"),
+        ("woocommerce", "2", "max_concurrent_streams must be a positive integer, got '2'"),
+        ("woocommerce", True, "max_concurrent_streams must be a positive integer, got True"),
+        ("woocommerce", 5, "max_concurrent_streams is 5 but woocommerce allows at most 4 \\(WooCommerce publishes no"),
+        ("magento", 9, "max_concurrent_streams is 9 but magento allows at most 4"),
+        ("shopify", 2, "shopify allows at most 1 \\(all streams of a shop draw on one calculated-cost bucket"),
+        ("files", 5, "files allows at most 4"),
+        ("custom_rest", 2, "max_concurrent_streams does not apply to platform 'custom_rest'.*remove the field"),
+    ],
+)
+def test_max_concurrent_streams_outside_the_platform_limits_says_what_to_set(platform, value, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**VALID, "platform": platform, platform: {}, "max_concurrent_streams": value})
+
+
+def test_max_concurrent_streams_within_the_cap_is_kept():
+    assert parse_config({**VALID, "max_concurrent_streams": 4}).max_concurrent_streams == 4
+    assert (
+        parse_config(
+            {**VALID, "platform": "shopify", "shopify": {}, "max_concurrent_streams": 1}
+        ).max_concurrent_streams
+        == 1
+    )
+
+
+def test_spec_max_concurrent_streams_has_no_default_so_each_platform_keeps_its_own():
+    spec = json.loads(resources.files("source_store").joinpath("spec.json").read_text())
+    field = spec["connectionSpecification"]["properties"]["max_concurrent_streams"]
+    assert field["type"] == "integer"
+    assert "default" not in field  # a UI-filled default would break Shopify (cap 1) and custom REST
+    assert field["minimum"] == 1
+    assert field["maximum"] == max(limits.maximum for limits in STREAM_CONCURRENCY.values())
+    assert set(STREAM_CONCURRENCY) == set(PLATFORMS) - {"custom_rest"}
