@@ -129,10 +129,10 @@ def docs(warehouse: Path) -> None:
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path(".store2crm/demo"))
 @click.option(
     "--platform",
-    type=click.Choice(["woocommerce", "shopify", "magento"]),
+    type=click.Choice(["woocommerce", "shopify", "magento", "proprietary"]),
     default="woocommerce",
     show_default=True,
-    help="Store platform the store emulator speaks.",
+    help="Store platform the store emulator speaks (proprietary: an in-house API read by the custom REST platform).",
 )
 def demo(scale: int, seed: int, workdir: Path, platform: str) -> None:
     """Run the whole chain twice against the sandbox emulators and print what each stage did.
