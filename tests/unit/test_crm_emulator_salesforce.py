@@ -253,6 +253,27 @@ def test_single_record_upsert_answers_201_then_200(crm: CrmEmulator) -> None:
     assert fetched["attributes"]["type"] == "Account"
 
 
+def test_update_by_id_answers_204_and_stamps_the_change(crm: CrmEmulator, clock: FakeClock) -> None:
+    created = call(crm, "PATCH", f"{API}/sobjects/Contact/{EXT}/C1", {"LastName": "Lee"}).json()
+    clock.advance(3600)
+    saved = call(crm, "PATCH", f"{API}/sobjects/Contact/{created['id']}", {"HasOptedOutOfEmail": True})
+    assert (saved.status_code, saved.text) == (204, "")
+    fetched = call(crm, "GET", f"{API}/sobjects/Contact/{created['id']}").json()
+    assert fetched["HasOptedOutOfEmail"] is True
+    assert fetched["LastName"] == "Lee"
+    assert pendulum.parse(fetched["SystemModstamp"]) == START.add(seconds=3600)
+
+
+def test_update_by_id_explains_what_it_refuses(crm: CrmEmulator) -> None:
+    created = call(crm, "PATCH", f"{API}/sobjects/Contact/{EXT}/C1", {"LastName": "Lee"}).json()
+    missing = call(crm, "PATCH", f"{API}/sobjects/Contact/003000000000000AAA", {"LastName": "Kim"})
+    assert (missing.status_code, missing.json()[0]["errorCode"]) == (404, "NOT_FOUND")
+    unknown = call(crm, "PATCH", f"{API}/sobjects/Contact/{created['id']}", {"Shoe_Size__c": 42})
+    assert (unknown.status_code, unknown.json()[0]["errorCode"]) == (400, "INVALID_FIELD")
+    not_an_object = call(crm, "PATCH", f"{API}/sobjects/Contact/{created['id']}", ["LastName"])
+    assert (not_an_object.status_code, not_an_object.json()[0]["errorCode"]) == (400, "JSON_PARSER_ERROR")
+
+
 # -- SOQL query ------------------------------------------------------------------------------------
 
 
