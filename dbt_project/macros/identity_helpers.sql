@@ -129,3 +129,16 @@
 {% macro normalize_name(column) -%}
     nullif(trim(regexp_replace(lower({{ column }}), '\s+', ' ', 'g')), '')
 {%- endmacro %}
+
+{#- The keyword(s) that open a CTE body the engine must inline into each query that reads it
+    rather than compute once and keep: for a CTE over a whole large table (an incremental
+    model's own table) read by several parts of a query, each of which only needs a few of its
+    rows or columns (the filters and joins are pushed into each scan). DuckDB and PostgreSQL
+    12+: AS NOT MATERIALIZED. -#}
+{% macro inlined_cte() -%}
+    {{ return(adapter.dispatch('inlined_cte', 'store2crm')()) }}
+{%- endmacro %}
+
+{% macro default__inlined_cte() -%}
+    as not materialized
+{%- endmacro %}

@@ -49,3 +49,30 @@
             and recent.id = versions.id
     )
 {%- endmacro %}
+
+{#- Pre-hook of every model (dbt_project.yml), a no-op except on an incremental run: the
+    existing table must have exactly the columns the model's YAML documents. A table built by an
+    older version of the project would otherwise fail deep inside the model's SQL with an
+    engine error (a column "not found", "WHERE clause cannot contain aggregates"), or have a new
+    column silently left null. Fails with the columns that differ and the command that rebuilds
+    it. An undocumented model (no YAML columns) is not checked. -#}
+{% macro incremental_schema_guard() -%}
+    {%- if execute and model.resource_type == 'model' and is_incremental() -%}
+        {%- set documented = model.columns.keys() | map('lower') | list -%}
+        {%- if documented | length > 0 -%}
+            {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+            {%- set missing = documented | reject('in', existing) | list -%}
+            {%- set unexpected = existing | reject('in', documented) | list -%}
+            {%- if missing or unexpected -%}
+                {{ exceptions.raise_compiler_error(
+                    "Incremental model " ~ model.name ~ ": the existing table " ~ this
+                    ~ " was built by another version of the project (columns missing from it: "
+                    ~ (missing | join(', ') or 'none') ~ "; columns the model no longer has: "
+                    ~ (unexpected | join(', ') or 'none') ~ "). Rebuild the incremental models once: "
+                    ~ "`dbt build --full-refresh` (or only this model and what depends on it: "
+                    ~ "`dbt build --full-refresh --select " ~ model.name ~ "+`)."
+                ) }}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -8,6 +8,8 @@ different person.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -374,3 +376,80 @@ def test_build_passes_on_an_empty_raw_layer(tmp_path: Path, monkeypatch: pytest.
     result = run_dbt(["build"], warehouse, tmp_path, monkeypatch)
     assert_build_ok(result)
     assert query(warehouse, "select count(*) from crm.crm_contacts") == [(0,)]
+
+
+def _manifest_models(target_dir: Path) -> list[dict[str, Any]]:
+    manifest = json.loads((target_dir / "target" / "manifest.json").read_text())
+    return [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["package_name"] == "store2crm"
+    ]
+
+
+def test_every_model_is_documented_column_for_column_and_tested(built_warehouse: tuple[Path, Path, Any]) -> None:
+    warehouse, tmp, _ = built_warehouse
+    manifest = json.loads((tmp / "target" / "manifest.json").read_text())
+    tested = {
+        dependency
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test"
+        for dependency in node["depends_on"]["nodes"]
+    }
+    built: dict[tuple[str, str], list[str]] = {}
+    for schema, table, column in query(
+        warehouse, "select table_schema, table_name, column_name from information_schema.columns order by all"
+    ):
+        built.setdefault((schema, table), []).append(column)
+    problems = []
+    for node in _manifest_models(tmp):
+        documented = sorted(node["columns"])
+        if not node["description"].strip():
+            problems.append(f"{node['name']}: no description")
+        if node["unique_id"] not in tested:
+            problems.append(f"{node['name']}: no data test")
+        actual = built.get((node["schema"], node["alias"]))
+        if actual is None:
+            problems.append(f"{node['name']}: not built")
+        elif documented != actual:
+            problems.append(
+                f"{node['name']}: undocumented {sorted(set(actual) - set(documented))},"
+                f" documented but absent {sorted(set(documented) - set(actual))}"
+            )
+        problems += [
+            f"{node['name']}.{name}: no description"
+            for name, column in node["columns"].items()
+            if not column["description"].strip()
+        ]
+    assert problems == []
+
+
+def test_an_incremental_run_on_a_table_of_an_older_version_asks_for_a_full_refresh(
+    built_warehouse: tuple[Path, Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse, _, _ = built_warehouse
+    old = tmp_path / "old.duckdb"
+    query(warehouse, "checkpoint")
+    shutil.copy(warehouse, old)
+    # what an older version of the project left: a column the model now has is missing, one it
+    # no longer has is there
+    query(old, "alter table intermediate.int_identity_links drop column links_lost_at")
+    query(old, "alter table intermediate.int_identity_links add column link_weight double")
+    result = run_dbt(["run", "--select", "int_identity_links"], old, tmp_path, monkeypatch)
+    assert not result.success
+    message = " ".join(str(r.message) for r in result.result if str(r.status) == "error")
+    assert "int_identity_links" in message
+    assert "links_lost_at" in message
+    assert "link_weight" in message
+    assert "dbt build --full-refresh" in message
+    assert_build_ok(run_dbt(["run", "--full-refresh", "--select", "int_identity_links"], old, tmp_path, monkeypatch))
+    columns = {
+        column
+        for (column,) in query(
+            old,
+            "select column_name from information_schema.columns"
+            " where table_schema = 'intermediate' and table_name = 'int_identity_links'",
+        )
+    }
+    assert "links_lost_at" in columns
+    assert "link_weight" not in columns

@@ -3,7 +3,10 @@
 Generated store data is built in full, then a second extraction lands: store-side changes
 (new orders, refunds, cancellations, profile edits), new events, an update that takes every
 identifier away from an order, an update that moves an email from one person to another, and a
-guest order that carries one person's email and another's phone (it merges the two people).
+guest order that carries one person's email and another's phone (it merges the two people), a
+bridge order of the first extraction that loses the phone joining two people (they split again),
+six new accounts sharing one person's email (it goes over the cap and stops linking), and an
+account whose creation moves before everything else of its person (it becomes the anchor).
 The warehouse is built incrementally; a copy of the same raw layer is built with
 `--full-refresh`; every mart, CRM export and incremental model must hold the same rows (the
 bookkeeping column `transformed_at`, the time a run wrote a row, aside).
@@ -47,12 +50,29 @@ COMPARED = (
     ("crm", "crm_deals"),
     ("crm", "crm_companies"),
 )
-IGNORED_COLUMNS = {"transformed_at"}
+IGNORED_COLUMNS = {"transformed_at", "links_lost_at"}
 
 
 def _load(warehouse: Path, dataset: Dataset, extracted_at: str) -> None:
     for stream in STREAMS:
         append_records(warehouse, stream, dataset.records(stream), extracted_at=extracted_at)
+
+
+def _split_bridge(dataset: Dataset, at: str) -> dict[str, Any]:
+    """A guest order with the fourth person's email and the fifth's phone: it joins them."""
+    customers = [c for c in dataset.records("customers") if c.get("email") and c.get("phone")]
+    return {
+        **dataset.records("orders")[0],
+        "id": "split-bridge-1",
+        "order_number": "split-bridge-1",
+        "customer_id": None,
+        "email": customers[3]["email"],
+        "phone": customers[4]["phone"],
+        "billing_address": None,
+        "created_at": at,
+        "updated_at": at,
+        "refunds": [],
+    }
 
 
 def _second_extraction(warehouse: Path, dataset: Dataset) -> dict[str, Any]:
@@ -91,8 +111,18 @@ def _second_extraction(warehouse: Path, dataset: Dataset) -> dict[str, Any]:
     }
     # the third person's account takes a new email: the old one loses a holder
     moved = {**third, "email": "moved.elsewhere@example.com", "updated_at": at}
-    append_records(warehouse, "orders", [bridge, stripped], extracted_at=SECOND_EXTRACTION)
-    append_records(warehouse, "customers", [moved], extracted_at=SECOND_EXTRACTION)
+    # the first extraction's bridge loses its phone: the fourth and fifth people split again
+    split = {**_split_bridge(dataset, FIRST_EXTRACTION), "phone": None, "updated_at": at}
+    # six new accounts with the sixth person's email: over the cap, it links no one any more
+    shared = customers[5]["email"]
+    sharing = [
+        {**customers[5], "id": f"shared-{n}", "phone": None, "default_address": None, "addresses": [], "updated_at": at}
+        for n in range(6)
+    ]
+    # the seventh person's account was created before anything else of theirs: the new anchor
+    earlier = {**customers[6], "created_at": "2020-01-01T00:00:00Z", "updated_at": at}
+    append_records(warehouse, "orders", [bridge, stripped, split], extracted_at=SECOND_EXTRACTION)
+    append_records(warehouse, "customers", [moved, *sharing, earlier], extracted_at=SECOND_EXTRACTION)
     # new browsing: a new browser of the first person (logged in) and anonymous events
     events = [
         {
@@ -105,7 +135,18 @@ def _second_extraction(warehouse: Path, dataset: Dataset) -> dict[str, Any]:
         for n in range(6)
     ]
     append_records(warehouse, "events", events, extracted_at=SECOND_EXTRACTION)
-    return {"bridge": bridge, "stripped": stripped, "moved": moved, "first": first, "second": second}
+    return {
+        "bridge": bridge,
+        "stripped": stripped,
+        "moved": moved,
+        "first": first,
+        "second": second,
+        "split": split,
+        "shared": shared,
+        "earlier": earlier,
+        "fourth": customers[3],
+        "fifth": customers[4],
+    }
 
 
 def _rows(warehouse: Path, schema: str, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -133,6 +174,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
     dataset = generate(seed=21, scale=300, now=NOW)
     create_raw_layer(incremental)
     _load(incremental, dataset, FIRST_EXTRACTION)
+    append_records(incremental, "orders", [_split_bridge(dataset, FIRST_EXTRACTION)], extracted_at=FIRST_EXTRACTION)
     with pytest.MonkeyPatch.context() as monkeypatch:
         assert_build_ok(run_dbt(["build", *AS_OF], incremental, tmp, monkeypatch))
         planted = _second_extraction(incremental, dataset)
@@ -198,6 +240,26 @@ def test_planted_changes_reached_the_marts(built: tuple[Path, Path, dict[str, An
         moved = con.execute(
             "select count(*) from crm.crm_contacts where email = 'moved.elsewhere@example.com'"
         ).fetchone()
+        split = con.execute(
+            "select count(distinct person_id) from marts.identity_map where record_key in (?, ?)",
+            [
+                f"customer:woocommerce:s1:{planted['fourth']['id']}",
+                f"customer:woocommerce:s1:{planted['fifth']['id']}",
+            ],
+        ).fetchone()
+        shared = con.execute(
+            "select distinct excluded_reason from intermediate.int_identifiers_normalized"
+            " where identifier_type = 'email' and raw_value = ?",
+            [planted["shared"]],
+        ).fetchall()
+        anchor = con.execute(
+            "select distinct anchor_record_key from marts.identity_map where person_id = ("
+            " select person_id from marts.identity_map where record_key = ?)",
+            [f"customer:woocommerce:s1:{planted['earlier']['id']}"],
+        ).fetchall()
     assert people == (1,)  # the bridge order merged two people
     assert stripped == (0,)  # the order without identifiers left the graph
     assert moved == (1,)
+    assert split == (2,)  # the bridge lost its phone: two people again
+    assert shared == [("over_cap",)]
+    assert anchor == [(f"customer:woocommerce:s1:{planted['earlier']['id']}",)]

@@ -10,9 +10,11 @@
     Incremental (delete+insert on record_key; DECISIONLOG.md "Incremental builds"): a run
     rewrites every row of (1) the records staging rewrote since this model last ran, plus the
     events sharing a browser id with them (its shared-device status may change), and (2) every
-    other record holding an identifier those records hold or held (its cap may change). The
-    caps are counted over those rows plus the unchanged holders already in the table. A record
-    left with no identifier gets a null row that the post-hook deletes. -#}
+    other record holding an identifier those records hold or held whose guard flips (it goes
+    over or back under a cap): the other holders of an identifier whose status stays are
+    untouched, so a new event of a busy account does not rewrite the account's other records.
+    The caps are counted over the rewritten rows plus the unchanged holders already in the
+    table. A record left with no identifier gets a null row that the post-hook deletes. -#}
 
 {{ config(
     materialized='incremental',
@@ -260,14 +262,75 @@ touched_identifiers as (
 
 ),
 
--- other records holding a touched identifier: their guards are recomputed, their values kept
-holder_records as (
+-- the other holders of a touched identifier, as the table has them
+other_holders as (
 
-    select distinct previous.record_key
+    select
+        previous.record_key,
+        previous.record_type,
+        previous.customer_key,
+        previous.identifier_type,
+        previous.identifier_key,
+        previous.identifier_value,
+        previous.excluded_reason
     from previous
     inner join touched_identifiers on previous.identifier_key = touched_identifiers.identifier_key
     left join scoped_records on previous.record_key = scoped_records.record_key
     where scoped_records.record_key is null
+
+),
+
+-- a touched identifier's guard, recounted over the changed records and the other holders
+touched_spread as (
+
+    select
+        identifier_key,
+        count(distinct customer_key) as count_accounts,
+        count(distinct case when record_type != 'event' then record_key end) as count_records
+    from (
+        select
+            record_key,
+            record_type,
+            customer_key,
+            identifier_key
+        from scoped
+        where identifier_type != 'account'
+        union all
+        select
+            record_key,
+            record_type,
+            customer_key,
+            identifier_key
+        from other_holders
+        where identifier_type != 'account'
+    ) as touched_holders
+    group by identifier_key
+
+),
+
+-- identifiers whose guard flips: only their other holders are rewritten (guards recomputed,
+-- values kept); the blocklist never flips, and account keys are never capped
+flipped_identifiers as (
+
+    select distinct other_holders.identifier_key
+    from other_holders
+    left join touched_spread on other_holders.identifier_key = touched_spread.identifier_key
+    where
+        other_holders.identifier_type != 'account'
+        and coalesce(other_holders.excluded_reason, '') != 'blocklisted'
+        and coalesce(other_holders.excluded_reason = 'over_cap', false) != coalesce(
+            touched_spread.count_accounts > {{ var('identity_max_accounts_per_identifier') | int }}
+            or touched_spread.count_records > {{ var('identity_max_records_per_identifier') | int }},
+            false
+        )
+
+),
+
+holder_records as (
+
+    select distinct other_holders.record_key
+    from other_holders
+    inner join flipped_identifiers on other_holders.identifier_key = flipped_identifiers.identifier_key
 
 ),
 
@@ -327,6 +390,7 @@ holders as (
     where
         scoped_records.record_key is null
         and holder_records.record_key is null
+        and previous.identifier_type != 'account'
         and previous.identifier_key in (select normalized.identifier_key from normalized)
 
 ),

@@ -13,7 +13,10 @@
     every holder (before and after) of a name + address link that appeared, went or changed,
     of profile records new or changed, and drops records no longer in either input (a null
     row, deleted by the post-hook). Name + address links are derived in full (profiles are
-    small) and compared with the table. -#}
+    small) and compared with the table. links_lost_at (bookkeeping, like transformed_at) is the
+    last run in which the record lost a link it held (its person may have split, so
+    int_persons_resolved recomputes that person from scratch); it is kept across rewrites and
+    null after a full build. -#}
 
 {{ config(
     materialized='incremental',
@@ -25,7 +28,7 @@
 
 with
 
-all_identifiers as (
+all_identifiers {{ inlined_cte() }} (
 
     select * from {{ ref('int_identifiers_normalized') }}
 
@@ -141,7 +144,7 @@ match_links as (
 
 {%- if is_incremental() %}
 
-previous as (
+previous {{ inlined_cte() }} (
 
     select * from {{ this }}
 
@@ -210,7 +213,7 @@ changed_profile_links as (
 
 ),
 
-batch_records as (
+batch_records {{ materialized_cte() }} (
 
     -- records whose identifiers were rewritten
     select record_key
@@ -240,13 +243,19 @@ batch_records as (
     where previous_profile_records.record_key is null
     union
     -- records in neither input any more
-    (
-        select record_key from previous
-        except
-        select record_key from all_identifiers
-        except
-        select record_key from profiles
-    )
+    select previous.record_key
+    from previous
+    where
+        not exists (
+            select 1
+            from all_identifiers
+            where all_identifiers.record_key = previous.record_key
+        )
+        and not exists (
+            select 1
+            from profiles
+            where profiles.record_key = previous.record_key
+        )
 
 ),
 
@@ -342,18 +351,72 @@ lone_links as (
 
 ),
 
-final as (
+{%- if is_incremental() %}
 
-    select
-        unioned.*,
-        {{ run_marker() }} as transformed_at
+rewritten as (
+
+    select unioned.*
     from (
         select * from linked
         union all
         select * from lone_links
     ) as unioned
-    {%- if is_incremental() %}
     where unioned.record_key in (select batch_records.record_key from batch_records)
+
+),
+
+-- the table's rows of the records being rewritten
+previous_batch_rows {{ materialized_cte() }} (
+
+    select
+        previous.record_key,
+        previous.link_type,
+        previous.link_key,
+        previous.links_lost_at
+    from previous
+    inner join batch_records on previous.record_key = batch_records.record_key
+
+),
+
+-- rewritten records that lost a link they held (a lone record's own hub aside)
+lost_link_records as (
+
+    select distinct previous_batch_rows.record_key
+    from previous_batch_rows
+    left join rewritten
+        on
+            previous_batch_rows.record_key = rewritten.record_key
+            and previous_batch_rows.link_key = rewritten.link_key
+    where previous_batch_rows.link_type != 'none' and rewritten.record_key is null
+
+),
+
+previous_losses as (
+
+    select
+        record_key,
+        max(links_lost_at) as links_lost_at
+    from previous_batch_rows
+    where links_lost_at is not null
+    group by record_key
+
+),
+{%- endif %}
+
+final as (
+
+    {%- if is_incremental() %}
+
+    select
+        rewritten.*,
+        case
+            when lost_link_records.record_key is not null then {{ run_marker() }}
+            else previous_losses.links_lost_at
+        end as links_lost_at,
+        {{ run_marker() }} as transformed_at
+    from rewritten
+    left join lost_link_records on rewritten.record_key = lost_link_records.record_key
+    left join previous_losses on rewritten.record_key = previous_losses.record_key
     union all
     select
         batch_records.record_key,
@@ -366,10 +429,22 @@ final as (
         null as link_key,
         null as match_score,
         null as match_evidence,
+        null as links_lost_at,
         {{ run_marker() }} as transformed_at
     from batch_records
     left join all_records on batch_records.record_key = all_records.record_key
     where all_records.record_key is null
+    {%- else %}
+
+    select
+        unioned.*,
+        cast(null as timestamp with time zone) as links_lost_at,
+        {{ run_marker() }} as transformed_at
+    from (
+        select * from linked
+        union all
+        select * from lone_links
+    ) as unioned
     {%- endif %}
 
 )

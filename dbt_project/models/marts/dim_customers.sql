@@ -8,10 +8,15 @@
     resolution refused as links (blocklisted or over the cap: they belong to nobody).
     The rule of each column is in dim_customers.yml and DECISIONLOG.md.
 
+    Category affinity: the person's top category in customer_category_affinity (rank 1) and its
+    share of their spend. Consent carries its time and the account it came from (the store's
+    answer; customer_crm_fields weighs it against the CRM's).
+
     Incremental (delete+insert on person_id; DECISIONLOG.md "Incremental builds"): a run
     recomputes the people with a record identity resolution rewrote since it last ran (every
-    changed record is one), with an order rewritten in orders, or with a company_contacts link
-    (few), and drops people who no longer exist (a null row, deleted by the post-hook). -#}
+    changed record is one), with an order rewritten in orders, with a company_contacts link
+    (few), or whose top category differs from the table's (a product moved category), and
+    drops people who no longer exist (a null row, deleted by the post-hook). -#}
 
 {{ config(
     materialized='incremental',
@@ -34,6 +39,18 @@ all_persons as (
     from {{ ref('int_persons_resolved') }}
 
 ),
+
+-- the category each person spends most in (customer_category_affinity rank 1)
+top_categories as (
+
+    select
+        person_id,
+        category as top_category,
+        spend_share as top_category_spend_share
+    from {{ ref('customer_category_affinity') }}
+    where affinity_rank = 1
+
+),
 {%- if is_incremental() %}
 
 batch_persons {{ materialized_cte() }} (
@@ -50,6 +67,21 @@ batch_persons {{ materialized_cte() }} (
     from {{ ref('stg_store__company_contacts') }} as company_contacts
     inner join all_persons
         on all_persons.record_type = 'customer' and company_contacts.customer_key = all_persons.source_key
+    union
+    -- people whose top category moved without an order of theirs changing (a product's category)
+    select top_categories.person_id
+    from top_categories
+    left join {{ this }} as previous on top_categories.person_id = previous.person_id
+    where
+        previous.person_id is null
+        or previous.top_category is null
+        or top_categories.top_category != previous.top_category
+        or top_categories.top_category_spend_share != previous.top_category_spend_share
+    union
+    select previous.person_id
+    from {{ this }} as previous
+    left join top_categories on previous.person_id = top_categories.person_id
+    where previous.top_category is not null and top_categories.person_id is null
     union
     -- people who no longer exist
     select previous.person_id
@@ -251,6 +283,10 @@ cleaned as (
         nullif(trim(normalized.city), '') as city,
         nullif(upper(trim(normalized.country)), '') as country,
         normalized.has_marketing_consent,
+        -- the record that answered the consent question, to date the answer
+        case
+            when normalized.has_marketing_consent is not null then normalized.record_key
+        end as consent_record_key,
         normalized.is_registered,
         normalized.company_key,
         nullif(trim(normalized.birthdate), '') as birthdate,
@@ -276,6 +312,7 @@ survivors as (
         {{ first_non_null('city', survivor_order) }} as city,
         {{ first_non_null('country', survivor_order) }} as country,
         {{ first_non_null('has_marketing_consent', survivor_order) }} as has_marketing_consent,
+        {{ first_non_null('consent_record_key', survivor_order) }} as marketing_consent_record_key,
         {{ first_non_null('company_key', survivor_order) }} as account_company_key,
         {{ first_non_null('birthdate', survivor_order) }} as birthdate,
         max(case when is_registered then 1 else 0 end) = 1 as is_registered,
@@ -334,6 +371,7 @@ final as (
         coalesce(
             survivors.account_company_key, contact_companies.company_key, order_companies.company_key
         ) as company_key,
+        survivors.marketing_consent_record_key,
 
         -- text
         survivors.email,
@@ -343,6 +381,7 @@ final as (
         survivors.city,
         survivors.country,
         survivors.birthdate,
+        top_categories.top_category,
 
         -- numerics
         coalesce(order_totals.count_orders, 0) as count_orders,
@@ -351,18 +390,23 @@ final as (
             when order_totals.count_orders > 0
                 then round(order_totals.total_revenue / order_totals.count_orders, 2)
         end as average_order_value,
+        top_categories.top_category_spend_share,
 
         -- booleans
         survivors.has_marketing_consent,
         survivors.is_registered,
 
         -- timestamps
+        consent_records.updated_at as marketing_consent_at,
         order_totals.first_order_at,
         order_totals.last_order_at,
         survivors.updated_at,
         {{ run_marker() }} as transformed_at
 
     from survivors
+    left join cleaned as consent_records
+        on survivors.marketing_consent_record_key = consent_records.record_key
+    left join top_categories on survivors.person_id = top_categories.person_id
     left join contact_companies on survivors.person_id = contact_companies.person_id
     left join order_companies on survivors.person_id = order_companies.person_id
     left join order_totals on survivors.person_id = order_totals.person_id
@@ -372,6 +416,7 @@ final as (
     select
         batch_persons.person_id,
         null as company_key,
+        null as marketing_consent_record_key,
         null as email,
         null as first_name,
         null as last_name,
@@ -379,11 +424,14 @@ final as (
         null as city,
         null as country,
         null as birthdate,
+        null as top_category,
         null as count_orders,
         null as total_revenue,
         null as average_order_value,
+        null as top_category_spend_share,
         null as has_marketing_consent,
         null as is_registered,
+        null as marketing_consent_at,
         null as first_order_at,
         null as last_order_at,
         null as updated_at,

@@ -4,9 +4,12 @@
     compared). "Why are these two people one?": follow shared_link_keys.
 
     Incremental (delete+insert on record_key; DECISIONLOG.md "Incremental builds"): a run
-    rewrites the records int_persons_resolved rewrote since it last ran (their person or their
-    links' holders may have changed; every holder of a changed link is among them) and drops
-    records no longer resolved (a null row, deleted by the post-hook). -#}
+    rewrites the records int_persons_resolved or int_identity_links rewrote since it last ran
+    (their person or their links changed), and the one other holder of a link such a record
+    holds when no one else holds it (whether that link is shared may have changed; a link with
+    two other holders was shared before and still is; a link a record lost took its person
+    apart, so its other holders were rewritten upstream). Records no longer resolved get a null
+    row, deleted by the post-hook. -#}
 
 {{ config(
     materialized='incremental',
@@ -18,13 +21,13 @@
 
 with
 
-all_persons as (
+all_persons {{ inlined_cte() }} (
 
     select * from {{ ref('int_persons_resolved') }}
 
 ),
 
-all_links as (
+all_links {{ inlined_cte() }} (
 
     select * from {{ ref('int_identity_links') }}
     where link_type != 'none'
@@ -32,11 +35,44 @@ all_links as (
 ),
 {%- if is_incremental() %}
 
+changed_link_records {{ materialized_cte() }} (
+
+    select distinct record_key
+    from {{ ref('int_identity_links') }}
+    where transformed_at > {{ previous_run_marker() }}
+
+),
+
+-- holders of the changed records' links, apart from the changed records
+unchanged_holders as (
+
+    select
+        all_links.link_key,
+        all_links.record_key
+    from all_links
+    left join changed_link_records on all_links.record_key = changed_link_records.record_key
+    where
+        changed_link_records.record_key is null
+        and all_links.link_key in (
+            select changed_links.link_key
+            from all_links as changed_links
+            inner join changed_link_records on changed_links.record_key = changed_link_records.record_key
+        )
+
+),
+
 batch_records {{ materialized_cte() }} (
 
     select record_key
     from all_persons
     where transformed_at > {{ previous_run_marker() }}
+    union
+    select record_key from changed_link_records
+    union
+    select min(record_key) as record_key
+    from unchanged_holders
+    group by link_key
+    having count(distinct record_key) = 1
     union
     select previous.record_key
     from {{ this }} as previous
