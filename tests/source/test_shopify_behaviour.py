@@ -9,6 +9,7 @@ from airbyte_cdk.models import FailureType, Status
 from test_platform_suite import TOKEN, injected_source, last_states, records_of, start_store
 
 from source_store.platforms import shopify_queries
+from store2crm.sandbox.store_emulator import shopify_bulk as emulated_bulk
 
 
 @pytest.fixture
@@ -51,6 +52,21 @@ def test_first_sync_by_bulk_operation_then_incremental_pages():
         again = running.read("orders", state=state, **{"shopify": config["shopify"]})
         assert running.emulator._requests["/bulk-operation-results/3.jsonl"] == 0  # incremental reads page
         assert {r["id"] for r in records_of(again, "orders")} <= {o["id"] for o in running.dataset.orders}
+    finally:
+        running.emulator.stop()
+
+
+def test_a_bulk_export_still_running_when_first_polled_is_read_whole(monkeypatch):
+    """The emulator exports in the background, a few orders per batch: the source polls RUNNING until COMPLETED."""
+    monkeypatch.setattr(emulated_bulk, "EXPORT_BATCH", 3)
+    running = start_store("shopify", dialect_options={"plan": "plus"})
+    try:
+        connection = {**running.config["shopify"], "bulk_first_sync": True, "bulk_poll_seconds": 1}
+        output = running.read("orders", shopify=connection)
+        assert not output.errors, output.get_formatted_error_message()
+        assert sorted(r["id"] for r in records_of(output, "orders")) == sorted(o["id"] for o in running.dataset.orders)
+        assert len(running.dataset.orders) > 3 * emulated_bulk.EXPORT_BATCH
+        assert running.emulator._requests["/bulk-operation-results/1.jsonl"] == 1
     finally:
         running.emulator.stop()
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+import requests
 
 from source_store.config import ConfigError, parse_config
 from source_store.platforms import magento
@@ -222,3 +225,36 @@ def test_store_code_scopes_the_rest_root():
         parse_config({**BASE, "magento": {"base_url": "https://m.example/", "access_token": "t", "store_code": "de"}})
     )
     assert connection.rest_root == "https://m.example/rest/de/V1/"
+
+
+class _Answer:
+    """A stand-in for the check request's response."""
+
+    def __init__(self, status_code, body):
+        self.status_code, self.ok, self._body = status_code, status_code < 400, body
+
+    def json(self):
+        if self._body is None:
+            raise ValueError("not JSON")
+        return self._body
+
+
+@pytest.mark.parametrize(
+    ("outcome", "message"),
+    [
+        (requests.Timeout(), "m.example did not answer within 30 s"),
+        (requests.ConnectionError(), "cannot reach m.example (ConnectionError); check magento.base_url"),
+        (_Answer(500, None), "m.example answered HTTP 500 to GET /rest/V1/orders"),
+        (_Answer(200, None), "m.example answered /rest/V1/orders with something other than a Magento search result"),
+        (_Answer(200, {"items": [], "total_count": 0}), None),
+    ],
+)
+def test_check_explains_each_way_the_probe_can_fail(monkeypatch, outcome, message):
+    def get(*_args, **_kwargs):
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(magento.requests, "get", get)
+    config = parse_config({**BASE, "magento": {"base_url": "https://m.example", "access_token": "t"}})
+    assert magento.check_connection(config, logging.getLogger("test")) == message

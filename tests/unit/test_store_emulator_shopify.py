@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 
 import pendulum
 import pytest
 import requests
 
 from store2crm.sandbox.generator import generate
-from store2crm.sandbox.store_emulator import StoreEmulator
+from store2crm.sandbox.store_emulator import StoreEmulator, shopify_bulk
+from store2crm.sandbox.store_emulator import shopify as shopify_dialect
 
 NOW = pendulum.datetime(2026, 11, 1, tz="UTC")
 PATH = "/admin/api/2025-10/graphql.json"
@@ -40,6 +43,17 @@ def store(dataset):
 def graphql(store, query, variables=None, headers=TOKEN):
     body = {"query": query, "variables": variables or {}}
     return requests.post(store.base_url + PATH, json=body, headers=headers, timeout=10)
+
+
+def poll_until_completed(store, poll, max_polls=1000):
+    """currentBulkOperation polled until it leaves RUNNING; every status seen (a hang guard, not a speed check)."""
+    statuses = []
+    for _ in range(max_polls):
+        statuses.append(graphql(store, poll).json()["data"]["currentBulkOperation"])
+        if statuses[-1]["status"] != "RUNNING":
+            return statuses
+        time.sleep(0.01)
+    raise AssertionError(f"bulk operation still RUNNING after {max_polls} polls")
 
 
 def walk(store, root, fields, **arguments):
@@ -197,10 +211,11 @@ def test_bulk_operation_runs_after_polls_and_serves_jsonl():
         }
         busy = graphql(store, run).json()["data"]["bulkOperationRunQuery"]
         assert busy["bulkOperation"] is None and "already in progress" in busy["userErrors"][0]["message"]
-        statuses = [graphql(store, poll).json()["data"]["currentBulkOperation"] for _ in range(3)]
-        assert [s["status"] for s in statuses] == ["RUNNING", "COMPLETED", "COMPLETED"]
+        statuses = poll_until_completed(store, poll)
+        assert len(statuses) >= 2 and {s["status"] for s in statuses[:-1]} == {"RUNNING"}  # bulk_polls: 2
         assert statuses[0]["url"] is None
         done = statuses[-1]
+        assert graphql(store, poll).json()["data"]["currentBulkOperation"] == done  # stays completed
         lines = [json.loads(line) for line in requests.get(done["url"], timeout=10).text.splitlines()]
         orders = [line for line in lines if "__parentId" not in line]
         items = [line for line in lines if "__parentId" in line]
@@ -215,3 +230,33 @@ def test_bulk_operation_runs_after_polls_and_serves_jsonl():
             store, 'mutation { bulkOperationRunQuery(query: "{ nope }") { userErrors { field message } } }'
         )
         assert invalid.json()["data"]["bulkOperationRunQuery"]["userErrors"][0]["field"] == ["query"]
+
+
+def test_bulk_run_answers_at_once_and_exports_in_the_background(monkeypatch):
+    """Regression: the export ran inside the mutation, so a large store outlasted the client's request timeout."""
+    gate = threading.Event()
+    _, order_node = shopify_dialect.STREAMS["orders"]
+
+    def gated_order_node(record, index):
+        if not gate.wait(timeout=15):  # the mutation never answered: let the export finish anyway
+            gate.set()
+        return order_node(record, index)
+
+    monkeypatch.setitem(shopify_dialect.STREAMS, "orders", ("orders", gated_order_node))
+    monkeypatch.setattr(shopify_bulk, "EXPORT_BATCH", 7)  # several batches, each under the store lock
+    query = "{ orders { edges { node { id lineItems { edges { node { id } } } } } } }"
+    run = f"mutation {{ bulkOperationRunQuery(query: {json.dumps(query)}) {{ bulkOperation {{ id status }} }} }}"
+    poll = "{ currentBulkOperation { id status url objectCount rootObjectCount } }"
+    dataset = generate(seed=4, scale=30, now=NOW)
+    with StoreEmulator(dataset, "shopify", clock=FakeClock(NOW)) as store:
+        created = graphql(store, run).json()["data"]["bulkOperationRunQuery"]  # before: blocked on the gate
+        assert created["bulkOperation"]["status"] == "CREATED" and not gate.is_set()
+        gate.set()
+        statuses = poll_until_completed(store, poll)
+        done = statuses[-1]
+        assert done["status"] == "COMPLETED"
+        assert [int(s["rootObjectCount"]) for s in statuses] == sorted(int(s["rootObjectCount"]) for s in statuses)
+        lines = [json.loads(line) for line in requests.get(done["url"], timeout=10).text.splitlines()]
+        roots = [line["id"] for line in lines if "__parentId" not in line]
+        assert sorted(roots) == sorted(f"gid://shopify/Order/{o['id']}" for o in dataset.orders)
+        assert len(roots) == int(done["rootObjectCount"]) and len(lines) == int(done["objectCount"])

@@ -24,6 +24,7 @@ from source_store.config import ConfigError, StoreConfig
 from source_store.cursor import parse_timestamp
 from source_store.pagination import PaginationLoopError
 from source_store.platforms import magento_mappers as mappers
+from source_store.platforms.connection_check import ConnectionProbe, probe_connection
 from source_store.platforms.shopify import MIN_THROTTLE_WAIT_SECONDS
 from source_store.retrying_client import install
 from source_store.streams import Mapper, StoreStream
@@ -478,35 +479,32 @@ def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
     """Ask for one order with the configured token; what is wrong, or None when it works."""
     connection = magento_connection(config)
     host = connection.host
-    try:
-        response = requests.get(
+    probe = ConnectionProbe(
+        platform=NAME,
+        host=host,
+        send=lambda timeout: requests.get(
             connection.rest_root + "orders",
             params=criteria([], page_size=1, page=1),
             headers={"Authorization": f"Bearer {connection.access_token}"},
-            timeout=30,
-        )
-    except requests.Timeout:
-        return f"{host} did not answer within 30 s"
-    except requests.RequestException as error:
-        return f"cannot reach {host} ({type(error).__name__}); check magento.base_url"
-    by_status = {
-        requests.codes.unauthorized: (
-            f"integration token rejected by {host} for /rest/V1/orders (needs Magento_Sales::actions_view); "
-            f"{SETUP_HELP}"
+            timeout=timeout,
         ),
-        requests.codes.not_found: (
-            f"{host} has no Magento REST API at /rest/V1/orders: is magento.base_url the store root?"
-        ),
-    }
-    if response.status_code in by_status:
-        return by_status[response.status_code]
-    if not response.ok:
-        return f"{host} answered HTTP {response.status_code} to GET /rest/V1/orders"
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, Mapping) or "total_count" not in body:
-        return f"{host} answered /rest/V1/orders with something other than a Magento search result"
-    logger.info(f"Magento at {host} accepted the integration token")
-    return None
+        request_name="GET /rest/V1/orders",
+        status_problems={
+            requests.codes.unauthorized: (
+                f"integration token rejected by {host} for /rest/V1/orders (needs Magento_Sales::actions_view); "
+                f"{SETUP_HELP}"
+            ),
+            requests.codes.not_found: (
+                f"{host} has no Magento REST API at /rest/V1/orders: is magento.base_url the store root?"
+            ),
+        },
+        body_problem=_search_result_problem,
+        accepted=f"Magento at {host} accepted the integration token",
+    )
+    return probe_connection(probe, logger)
+
+
+def _search_result_problem(body: Any, host: str) -> str | None:
+    if isinstance(body, Mapping) and "total_count" in body:
+        return None
+    return f"{host} answered /rest/V1/orders with something other than a Magento search result"

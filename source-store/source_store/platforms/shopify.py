@@ -26,6 +26,7 @@ from source_store.cursor import format_timestamp
 from source_store.pagination import PaginationLoopError
 from source_store.platforms import shopify_mappers as mappers
 from source_store.platforms import shopify_queries as queries
+from source_store.platforms.connection_check import ConnectionProbe, json_or_none, probe_connection
 from source_store.platforms.shopify_bulk import reassemble, run_bulk_query
 from source_store.retrying_client import SleepInjectedHttpClient, install
 from source_store.streams import Mapper, StoreStream
@@ -39,6 +40,9 @@ SINGLE_QUERY_MAX_COST = 1000  # shopify.dev rate limits: a single query may cost
 MIN_THROTTLE_WAIT_SECONDS = 1.0
 DEFAULT_BULK_POLL_SECONDS = 5.0
 BULK_BATCH = 250  # bulk roots mapped per batch (a "page" for STATE purposes)
+# Bytes read at a time from the JSONL download (requests' iter_lines reads 512 by default: a result of
+# hundreds of megabytes would take a Python-level read per few lines).
+DOWNLOAD_CHUNK_BYTES = 1 << 16
 MAX_RETRIES = 8
 MAX_RETRY_TIME = timedelta(minutes=15)
 REQUEST_TIMEOUT_SECONDS = 60
@@ -183,13 +187,6 @@ def graphql_error_codes(body: Any) -> list[str]:
     return [str((error.get("extensions") or {}).get("code")) for error in body["errors"] if isinstance(error, Mapping)]
 
 
-def _body(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 class ShopifyErrorHandler(HttpStatusErrorHandler):
     """HTTP statuses as the CDK maps them, plus GraphQL errors that arrive with HTTP 200."""
 
@@ -199,7 +196,7 @@ class ShopifyErrorHandler(HttpStatusErrorHandler):
         if isinstance(response, requests.Response) and response.status_code == 200:
             if (response.headers.get("Content-Type") or "").startswith("application/jsonl"):
                 return super().interpret_response(response)
-            body = _body(response)
+            body = json_or_none(response)
             codes = graphql_error_codes(body)
             if "THROTTLED" in codes:
                 return ErrorResolution(
@@ -230,7 +227,7 @@ class ShopifyBackoff(BackoffStrategy):
         if not isinstance(response_or_exception, requests.Response):
             return None
         if response_or_exception.status_code == 200:
-            return self._throttle.throttled_wait(_body(response_or_exception))
+            return self._throttle.throttled_wait(json_or_none(response_or_exception))
         retry_after = response_or_exception.headers.get("Retry-After")
         try:
             return max(float(retry_after), MIN_THROTTLE_WAIT_SECONDS) if retry_after else None
@@ -499,7 +496,7 @@ class ShopifyStream(StoreStream):
             http_method="GET", url=url, request_kwargs={"stream": True, "timeout": REQUEST_TIMEOUT_SECONDS}
         )
         with response:
-            yield from response.iter_lines()
+            yield from response.iter_lines(chunk_size=DOWNLOAD_CHUNK_BYTES)
 
 
 def _fail(message: str) -> ErrorResolution:
@@ -524,40 +521,32 @@ def streams(
     ]
 
 
-def _status_problem(response: requests.Response, connection: ShopifyConnection) -> str | None:
-    host = connection.host
-    by_status = {
-        requests.codes.unauthorized: f"access token rejected by {host}; {SETUP_HELP}",
-        requests.codes.forbidden: f"the access token may not read customers on {host}; {SETUP_HELP}",
-        requests.codes.not_found: (
-            f"{host} has no Admin API at /admin/api/{connection.api_version}/graphql.json: is base_url the shop's "
-            "https://<shop>.myshopify.com address and api_version a supported version?"
-        ),
-    }
-    if response.status_code in by_status:
-        return by_status[response.status_code]
-    return None if response.ok else f"{host} answered HTTP {response.status_code} to the GraphQL Admin API"
-
-
 def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
     """Ask for one customer with the configured token; what is wrong, or None when it works."""
     connection = shopify_connection(config)
     host = connection.host
-    try:
-        response = requests.post(
+    probe = ConnectionProbe(
+        platform=NAME,
+        host=host,
+        send=lambda timeout: requests.post(
             connection.graphql_url,
             json={"query": queries.CHECK},
             headers={"X-Shopify-Access-Token": connection.access_token},
-            timeout=30,
-        )
-    except requests.Timeout:
-        return f"{host} did not answer within 30 s"
-    except requests.RequestException as error:
-        return f"cannot reach {host} ({type(error).__name__}); check shopify.base_url"
-    problem = _status_problem(response, connection) or _body_problem(_body(response), host)
-    if problem is None:
-        logger.info(f"Shopify at {host} accepted the access token (API {connection.api_version})")
-    return problem
+            timeout=timeout,
+        ),
+        request_name="the GraphQL Admin API",
+        status_problems={
+            requests.codes.unauthorized: f"access token rejected by {host}; {SETUP_HELP}",
+            requests.codes.forbidden: f"the access token may not read customers on {host}; {SETUP_HELP}",
+            requests.codes.not_found: (
+                f"{host} has no Admin API at /admin/api/{connection.api_version}/graphql.json: is base_url the "
+                "shop's https://<shop>.myshopify.com address and api_version a supported version?"
+            ),
+        },
+        body_problem=_body_problem,
+        accepted=f"Shopify at {host} accepted the access token (API {connection.api_version})",
+    )
+    return probe_connection(probe, logger)
 
 
 def _body_problem(body: Any, host: str) -> str | None:

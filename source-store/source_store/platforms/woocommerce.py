@@ -29,6 +29,7 @@ from source_store.config import ConfigError, StoreConfig
 from source_store.cursor import format_timestamp, parse_timestamp
 from source_store.keyset import KeysetTraversal
 from source_store.pagination import PageNumberPaginator
+from source_store.platforms.connection_check import ConnectionProbe, probe_connection
 from source_store.platforms.woocommerce_mappers import (
     map_abandoned_checkout,
     map_company,
@@ -56,7 +57,6 @@ MODIFIED_AFTER_EXCLUSIVE = timedelta(seconds=1)
 MAX_RETRIES = 5
 MAX_RETRY_TIME = timedelta(minutes=10)
 REQUEST_TIMEOUT_SECONDS = 60
-CHECK_TIMEOUT_SECONDS = 30
 KEY_HELP = "create a read key in WooCommerce → Settings → Advanced → REST API"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -352,46 +352,37 @@ def streams(config: StoreConfig, *, sleep: Sleep = REAL_SLEEP, clock: Clock = RE
 def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
     """Ask for one order with the configured key; return what is wrong, or None when it works."""
     connection = woocommerce_connection(config)
-    host = urlsplit(connection["base_url"]).netloc
-    try:
-        response = requests.get(
-            connection["base_url"].rstrip("/") + "/" + CORE_API + "orders",
-            params={"per_page": 1},
-            auth=(connection["consumer_key"], connection["consumer_secret"]),
-            timeout=CHECK_TIMEOUT_SECONDS,
-        )
-    except requests.Timeout:
-        return f"{host} did not answer within {CHECK_TIMEOUT_SECONDS} s"
-    except requests.RequestException as error:
-        return f"cannot reach {host} ({type(error).__name__}); check woocommerce.base_url"
-    problem = _check_problem(response, connection["base_url"])
-    if problem is None:
-        logger.info(f"WooCommerce at {host} accepted the consumer key")
-    return problem
-
-
-def _check_problem(response: requests.Response, base_url: str) -> str | None:
+    base_url = connection["base_url"]
     parts = urlsplit(base_url)
     host = parts.netloc
     https_hint = ""
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         https_hint = " (WooCommerce accepts key/secret authentication over HTTPS only: use https://)"
-    by_status = {
-        requests.codes.unauthorized: f"consumer key/secret rejected by {host}; {KEY_HELP}{https_hint}",
-        requests.codes.forbidden: f"the consumer key may not read orders on {host}; {KEY_HELP}",
-        requests.codes.not_found: (
-            f"{host} has no WooCommerce REST API at /{CORE_API}: is base_url the WordPress site root, "
-            "WooCommerce active, and permalinks not set to 'Plain'?"
+    probe = ConnectionProbe(
+        platform=NAME,
+        host=host,
+        send=lambda timeout: requests.get(
+            base_url.rstrip("/") + "/" + CORE_API + "orders",
+            params={"per_page": 1},
+            auth=(connection["consumer_key"], connection["consumer_secret"]),
+            timeout=timeout,
         ),
-    }
-    if response.status_code in by_status:
-        return by_status[response.status_code]
-    if not response.ok:
-        return f"{host} answered HTTP {response.status_code} to GET /{CORE_API}orders"
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, list):
-        return f"{host} answered /{CORE_API}orders with something other than a WooCommerce JSON list"
-    return None
+        request_name=f"GET /{CORE_API}orders",
+        status_problems={
+            requests.codes.unauthorized: f"consumer key/secret rejected by {host}; {KEY_HELP}{https_hint}",
+            requests.codes.forbidden: f"the consumer key may not read orders on {host}; {KEY_HELP}",
+            requests.codes.not_found: (
+                f"{host} has no WooCommerce REST API at /{CORE_API}: is base_url the WordPress site root, "
+                "WooCommerce active, and permalinks not set to 'Plain'?"
+            ),
+        },
+        body_problem=_orders_body_problem,
+        accepted=f"WooCommerce at {host} accepted the consumer key",
+    )
+    return probe_connection(probe, logger)
+
+
+def _orders_body_problem(body: Any, host: str) -> str | None:
+    if isinstance(body, list):
+        return None
+    return f"{host} answered /{CORE_API}orders with something other than a WooCommerce JSON list"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,7 +34,11 @@ class RawResponse(Response):
 
 @dataclass(frozen=True)
 class DialectSettings:
-    """Store-side settings every dialect receives: credentials, timezone, clock, faults and its own options."""
+    """Store-side settings every dialect receives: credentials, timezone, clock, faults and its own options.
+
+    `lock` is the emulator's request lock: a dialect that reads the dataset outside a request
+    (Shopify's background bulk exports) holds it while it does.
+    """
 
     consumer_key: str
     consumer_secret: str
@@ -40,6 +46,7 @@ class DialectSettings:
     clock: Callable[[], pendulum.DateTime] = utc_now
     faults: FaultInjector = field(default_factory=FaultInjector)
     options: Mapping[str, Any] = field(default_factory=dict)
+    lock: AbstractContextManager[Any] = field(default_factory=threading.Lock)
 
 
 class Dialect(Protocol):

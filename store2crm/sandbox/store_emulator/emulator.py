@@ -53,7 +53,7 @@ class StoreEmulator(LoopbackServer):
         )
         self.dialect = get_dialect(dialect)(dataset, settings)
         self.dialect_name = dialect
-        self._lock = threading.Lock()
+        self._lock = settings.lock  # shared with the dialect (Shopify exports bulk results under it)
         self._requests: Counter[str] = Counter()
 
     def start(self) -> StoreEmulator:

@@ -7,12 +7,12 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from store2crm.sandbox.generator import Dataset
 from store2crm.sandbox.server import Request, Response
 from store2crm.sandbox.store_emulator import magento_payloads as payloads
+from store2crm.sandbox.store_emulator import magento_search as search
 from store2crm.sandbox.store_emulator.base import DialectSettings, MalformedPick
 from store2crm.sandbox.store_emulator.faults import BAD_DATE, BAD_MONEY, Fault
 
@@ -22,7 +22,6 @@ CRITERIA_RE = re.compile(r"^searchCriteria((?:\[[^\]]*\])*)$")
 INPUT_LIMIT_MAX_PAGE_SIZE = 300
 INPUT_LIMIT_DEFAULT_PAGE_SIZE = 20
 CONDITIONS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "from", "to", "like", "nlike", "in", "nin", "null", "notnull")
-DATE_FIELDS = ("created_at", "updated_at", "converted_at")
 MALFORMED_DATE_KEYS = ("created_at",)
 MALFORMED_MONEY_KEYS = ("grand_total", "price", "credit_limit")
 NOT_AUTHORISED = "The consumer isn't authorized to access %resources."
@@ -149,6 +148,8 @@ class MagentoDialect:
         self.dataset = dataset
         self.settings = settings
         self.input_limits = bool(settings.options.get("input_limits", False))
+        self._tables: dict[str, tuple[tuple[int, ...], search.Table]] = {}
+        self._indexes: dict[str, tuple[tuple[int, ...], dict[str, dict[str, Any]]]] = {}
 
     def describe(self, base_url: str) -> str:
         """One line telling a user where the store is and how to authenticate."""
@@ -219,29 +220,51 @@ class MagentoDialect:
             criteria = self._criteria(request)
         except CriteriaError as exc:
             return exc.response
-        ctx = self._context()
+        table, ctx = self._table(collection), self._context()
         mapped: dict[int, dict[str, Any]] = {}
 
-        def value(row: Row, index: int, field: str) -> Any:
-            getter = collection.fields.get(field)
-            if getter is not None:
-                return getter(row)
+        def value(index: int, field: str) -> Any:
+            column = table.column(field)
+            if column is not None:
+                return column[index]
             if index not in mapped:
-                mapped[index] = collection.mapper(row, ctx)
+                mapped[index] = collection.mapper(table.rows[index], ctx)
             return mapped[index].get(field)
 
-        rows = list(enumerate(collection.rows(self.dataset)))
-        for group in criteria.filter_groups:
-            rows = [(i, row) for i, row in rows if any(_matches(value(row, i, f["field"]), f) for f in group)]
-        # stable sorts from the last key to the first; entity_id breaks ties (MySQL would leave them to chance)
-        for order in [{"field": "entity_id", "direction": "ASC"}, *reversed(criteria.sort_orders)]:
-            rows.sort(key=lambda item, o=order: _sort_key(value(item[1], item[0], o["field"])),
-                      reverse=order["direction"].upper() == "DESC")  # fmt: skip
-        page = self._page(rows, criteria)
-        items = [mapped.get(i) or collection.mapper(row, ctx) for i, row in page]
-        return Response(200, {"items": items, "search_criteria": criteria.echo(), "total_count": len(rows)})
+        groups = [[(f["field"], search.predicate(f)) for f in group] for group in criteria.filter_groups]
 
-    def _page(self, rows: list[tuple[int, Row]], criteria: Criteria) -> list[tuple[int, Row]]:
+        def matches(index: int) -> bool:
+            return all(any(test(value(index, field)) for field, test in group) for group in groups)
+
+        ordered = table.order(criteria.sort_orders)
+        if ordered is not None:  # every sort field is quick: an index range scan, as MySQL would do
+            bounds = table.bounds(ordered, criteria.sort_orders, criteria.filter_groups)
+            positions = [i for i in ordered[bounds.start : bounds.sure] if matches(i)] + ordered[bounds.sure :]
+        else:
+            positions = [i for i in range(len(table.rows)) if matches(i)]
+            for order in [search.TIE_BREAK, *reversed(criteria.sort_orders)]:
+                positions.sort(key=lambda i, o=order: search.sort_key(value(i, o["field"])),
+                               reverse=order["direction"].upper() == "DESC")  # fmt: skip
+        page = self._page(positions, criteria)
+        items = [mapped.get(i) or collection.mapper(table.rows[i], ctx) for i in page]
+        return Response(200, {"items": items, "search_criteria": criteria.echo(), "total_count": len(positions)})
+
+    def _table(self, collection: Collection) -> search.Table:
+        """The collection's rows and their quick columns, rebuilt when the dataset changes."""
+        version = self._version()
+        cached = self._tables.get(collection.route)
+        if cached is None or cached[0] != version:
+            cached = (version, search.Table(collection.rows(self.dataset), collection.fields))
+            self._tables[collection.route] = cached
+        return cached[1]
+
+    def _version(self) -> tuple[int, ...]:
+        """Changes whenever the dataset does (mutations bump `version`; appends change a length)."""
+        ds = self.dataset
+        lengths = (ds.orders, ds.customers, ds.products, ds.companies, ds.abandoned_checkouts, ds.company_contacts)
+        return (ds.version, *map(len, lengths))
+
+    def _page(self, rows: list[int], criteria: Criteria) -> list[int]:
         """One page; a page past the end is the LAST page again, as Magento's collections clamp it."""
         size = criteria.page_size
         if size is None and self.input_limits:
@@ -287,17 +310,26 @@ class MagentoDialect:
         """GET /V1/orders/{id}, /V1/customers/{id}, /V1/carts/{id}/totals or /V1/products/{sku}."""
         ctx, ds = self._context(), self.dataset
         if match := ORDER_ITEM_RE.match(route):
-            order = _find(ds.orders, match["id"])
+            order = self._find("orders", match["id"])
             return _found(order and payloads.order_payload(order, ctx), magento_error(404, ENTITY_MISSING))
         if match := CUSTOMER_ITEM_RE.match(route):
-            customer = _find(ds.customers, match["id"])
+            customer = self._find("customers", match["id"])
             return _found(customer and payloads.customer_payload(customer, ctx), _no_such("customerId", match["id"]))
         if match := CART_TOTALS_RE.match(route):
-            checkout = _find(ds.abandoned_checkouts, match["id"])
+            checkout = self._find("abandoned_checkouts", match["id"])
             return _found(checkout and payloads.cart_totals_payload(checkout), _no_such("cartId", match["id"]))
         sku = route.removeprefix("products/")
         product = next((p for p in ds.products if (p.get("sku") or p["id"]) == sku), None)
         return _found(product and payloads.product_payload(product, ctx), magento_error(404, PRODUCT_MISSING))
+
+    def _find(self, stream: str, record_id: str) -> dict[str, Any] | None:
+        """A record by id, from an index rebuilt when the dataset changes (not a scan per call: one call per cart)."""
+        version = self._version()
+        cached = self._indexes.get(stream)
+        if cached is None or cached[0] != version:
+            cached = (version, {record["id"]: record for record in self.dataset.records(stream)})
+            self._indexes[stream] = cached
+        return cached[1].get(record_id)
 
 
 def _item_resource(route: str) -> str | None:
@@ -311,10 +343,6 @@ def _found(payload: dict[str, Any] | None, missing: Response) -> Response:
 
 def _no_such(field: str, value: str) -> Response:
     return magento_error(404, "No such entity with %fieldName = %fieldValue", fieldName=field, fieldValue=int(value))
-
-
-def _find(records: list[dict[str, Any]], record_id: str) -> dict[str, Any] | None:
-    return next((r for r in records if r["id"] == record_id), None)
 
 
 def _indexed(node: Any) -> list[tuple[int, Any]]:
@@ -364,65 +392,3 @@ def _int_param(raw: Any) -> int | None:
                 type="int",
             )
         ) from exc
-
-
-def _normalise(field: str, raw: str) -> str:
-    """Date filter values in any ISO 8601 form compare like MySQL DATETIME text (`YYYY-MM-DD HH:MM:SS`)."""
-    if field not in DATE_FIELDS:
-        return raw
-    try:
-        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return raw
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _compare(value: Any, raw: str) -> int:
-    """-1/0/1 comparing a field value with a filter value, numerically when both are numbers."""
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int | float):
-        try:
-            other = float(raw)
-        except ValueError:
-            return _compare(str(value), raw)
-        return (value > other) - (value < other)
-    left, right = str(value).casefold(), raw.casefold()  # MySQL's default collation ignores case
-    return (left > right) - (left < right)
-
-
-def _matches(value: Any, flt: dict[str, str]) -> bool:
-    condition, raw = flt["condition_type"], _normalise(flt["field"], flt["value"])
-    if condition == "null":
-        return value is None
-    if condition == "notnull":
-        return value is not None
-    if value is None:
-        return False  # SQL: a comparison with NULL is never true
-    if condition in ("in", "nin"):
-        found = any(_compare(value, member.strip()) == 0 for member in raw.split(","))
-        return found if condition == "in" else not found
-    if condition in ("like", "nlike"):
-        pattern = "^" + re.escape(raw).replace("%", ".*").replace("_", ".") + "$"
-        found = re.match(pattern, str(value), re.IGNORECASE | re.DOTALL) is not None
-        return found if condition == "like" else not found
-    order = _compare(value, raw)
-    return {
-        "eq": order == 0,
-        "neq": order != 0,
-        "gt": order > 0,
-        "gteq": order >= 0,
-        "from": order >= 0,
-        "lt": order < 0,
-        "lteq": order <= 0,
-        "to": order <= 0,
-    }[condition]
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    """NULLs first (MySQL ascending order), then numbers, then text."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, int | float):
-        return (1, value)
-    return (2, str(value).casefold())

@@ -97,10 +97,18 @@ class LeakyBucket:
 
 @dataclass
 class ExecContext:
-    """Per-request execution state: bulk mode (connections unpaged) and search warnings."""
+    """Per-request execution state: bulk mode (connections unpaged) and search warnings.
+
+    A bulk export reads its root connection in batches: `bulk_batch` root nodes after the
+    cursor `bulk_after`; the resolver leaves the cursor of the next batch in `bulk_next`
+    (None once the connection is exhausted).
+    """
 
     bulk: bool = False
     search: list[dict[str, Any]] = field(default_factory=list)
+    bulk_batch: int | None = None
+    bulk_after: str | None = None
+    bulk_next: str | None = None
 
 
 def encode_cursor(last_id: int, last_value: Any) -> str:
@@ -131,7 +139,9 @@ class ShopifyDialect:
         self.shop_domain = str(settings.options.get("shop_domain", "sandbox.myshopify.com"))
         self.bucket = LeakyBucket(PLANS[plan], settings.clock())
         self.schema = self._schema()
-        self.bulk = BulkOperations(self.schema, int(settings.options.get("bulk_polls", 0)), settings.clock, ExecContext)
+        self.bulk = BulkOperations(
+            self.schema, int(settings.options.get("bulk_polls", 0)), settings.clock, ExecContext, settings.lock
+        )
         self._views: dict[tuple[str, str], tuple[tuple[int, int], list[tuple[Any, int]], list[dict]]] = {}
         self._index: tuple[tuple[int, int], payloads.ShopIndex] | None = None
 
@@ -349,7 +359,7 @@ class ShopifyDialect:
             context: ExecContext = info.context
             keys, records = self._view(stream, sortKey)
             checks = _search(query, root, context)
-            limit = None if context.bulk else first
+            limit, after = (context.bulk_batch, context.bulk_after) if context.bulk else (first, after)
             picked: list[tuple[tuple[Any, int], dict[str, Any]]] = []
             has_next = False
             for position in _positions(keys, after, reverse):
@@ -362,6 +372,7 @@ class ShopifyDialect:
                 picked.append((keys[position], record))
             idx = self.index()
             edges = [{"cursor": encode_cursor(key[1], key[0]), "node": mapper(r, idx)} for key, r in picked]
+            context.bulk_next = edges[-1]["cursor"] if has_next else None
             return _connection(edges, has_next, has_previous=after is not None)
 
         return resolve

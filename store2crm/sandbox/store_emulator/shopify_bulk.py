@@ -1,15 +1,31 @@
-"""Shopify bulk query operations: `bulkOperationRunQuery`, `currentBulkOperation` and the JSONL result file."""
+"""Shopify bulk query operations: `bulkOperationRunQuery`, `currentBulkOperation` and the JSONL result file.
+
+As on Shopify, the mutation only validates the query and starts the operation: the export runs
+in the background, a batch of root nodes at a time under the store lock (so other requests are
+served in between), and polls see it RUNNING with a growing `objectCount` until it is done.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pendulum
-from graphql import FieldNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, execute_sync, parse, validate
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    execute_sync,
+    parse,
+    validate,
+)
 
 from store2crm.sandbox.server import Response
 from store2crm.sandbox.store_emulator.base import RawResponse
@@ -22,20 +38,45 @@ if TYPE_CHECKING:
 # Real result files live in a signed storage bucket; the emulator serves them itself.
 BULK_PATH_RE = re.compile(r"^/bulk-operation-results/(?P<id>\d+)\.jsonl$")
 JSONL_CONTENT_TYPE = "application/jsonl"
+# Root nodes exported per hold of the store lock: small enough that API calls arriving meanwhile
+# wait a fraction of a second, large enough that the per-batch GraphQL overhead stays small.
+EXPORT_BATCH = 100
+EXPORT_FAILURE_CODE = "INTERNAL_SERVER_ERROR"
 
 
 @dataclass
 class BulkOperation:
-    """One bulk query: its snapshot of results and how many polls remain before it completes."""
+    """One bulk query: its parsed document, the JSONL exported so far, and the polls left before it may complete."""
 
     number: int
     query: str
+    document: DocumentNode
+    root_key: str
     created_at: str
-    lines: bytes
-    object_count: int
-    root_object_count: int
     polls_left: int
+    result: bytearray = field(default_factory=bytearray)
+    object_count: int = 0
+    root_object_count: int = 0
+    exported: bool = False
+    error_code: str | None = None
     completed_at: str | None = None
+
+    @property
+    def export_ended(self) -> bool:
+        """The background export has written its last row, or failed."""
+        return self.exported or self.error_code is not None
+
+    @property
+    def running(self) -> bool:
+        """Still exporting, or not yet polled as often as the emulator's `bulk_polls` asks."""
+        return self.polls_left > 0 or not self.export_ended
+
+    @property
+    def status(self) -> str:
+        """RUNNING, then COMPLETED or FAILED."""
+        if self.completed_at is None:
+            return "RUNNING"
+        return "FAILED" if self.error_code else "COMPLETED"
 
 
 class BulkOperations:
@@ -47,11 +88,13 @@ class BulkOperations:
         polls: int,
         clock: Callable[[], pendulum.DateTime],
         context: Callable[[], ExecContext],
+        lock: AbstractContextManager[Any],
     ) -> None:
         self.schema = schema
         self.polls = polls
         self.clock = clock
         self.context = context
+        self.lock = lock
         self.base_url = ""
         self.operations: dict[str, BulkOperation] = {}
 
@@ -59,13 +102,13 @@ class BulkOperations:
         return self.clock().in_timezone("UTC").format("YYYY-MM-DDTHH:mm:ss[Z]")
 
     def run(self, query: str) -> dict[str, Any]:
-        """`bulkOperationRunQuery`: snapshot the query's results now; they become visible after the polls."""
+        """`bulkOperationRunQuery`: validate the query and start its export in the background."""
         latest = self._latest()
-        if latest is not None and latest.polls_left > 0:
+        if latest is not None and latest.running:
             message = f"A bulk query operation for this app and shop is already in progress: {_gid(latest)}."
             return {"bulkOperation": None, "userErrors": [{"field": None, "message": message, "code": None}]}
         try:
-            lines, roots = self._export(query)
+            document, root_key = self._validated(query)
         except GraphQLError as exc:
             return {
                 "bulkOperation": None,
@@ -74,55 +117,57 @@ class BulkOperations:
         operation = BulkOperation(
             number=len(self.operations) + 1,
             query=query,
+            document=document,
+            root_key=root_key,
             created_at=self._now(),
-            lines=b"".join(json.dumps(line).encode() + b"\n" for line in lines),
-            object_count=len(lines),
-            root_object_count=roots,
             polls_left=self.polls,
         )
         self.operations[str(operation.number)] = operation
+        threading.Thread(
+            target=self._export, args=(operation,), name=f"shopify-bulk-{operation.number}", daemon=True
+        ).start()
         return {"bulkOperation": {**self._node(operation), "status": "CREATED", "url": None}, "userErrors": []}
 
     def current(self, kind: str) -> dict[str, Any] | None:
-        """`currentBulkOperation`: each poll moves a running operation one step closer to COMPLETED."""
+        """`currentBulkOperation`: each poll counts toward `bulk_polls`; the last one after the export completes it."""
         latest = self._latest() if kind == "QUERY" else None
         if latest is None:
             return None
         if latest.polls_left > 0:
             latest.polls_left -= 1
-        if latest.polls_left == 0 and latest.completed_at is None:
+        if not latest.running and latest.completed_at is None:
             latest.completed_at = self._now()
         return self._node(latest)
 
     def download(self, number: str) -> Response:
         """The JSONL result file of a completed operation."""
         operation = self.operations.get(number)
-        if operation is None or operation.completed_at is None:
+        if operation is None or operation.status != "COMPLETED":
             return Response(404, {"errors": "Not Found"})
-        return RawResponse(200, operation.lines, JSONL_CONTENT_TYPE)
+        return RawResponse(200, operation.result, JSONL_CONTENT_TYPE)
 
     def _latest(self) -> BulkOperation | None:
         return self.operations[str(len(self.operations))] if self.operations else None
 
     def _node(self, operation: BulkOperation) -> dict[str, Any]:
-        done = operation.completed_at is not None
+        done = operation.status == "COMPLETED"
         return {
             "id": _gid(operation),
-            "status": "COMPLETED" if done else "RUNNING",
-            "errorCode": None,
+            "status": operation.status,
+            "errorCode": operation.error_code if operation.completed_at else None,
             "createdAt": operation.created_at,
             "completedAt": operation.completed_at,
-            "objectCount": str(operation.object_count if done else operation.object_count // 2),
-            "rootObjectCount": str(operation.root_object_count if done else operation.root_object_count // 2),
-            "fileSize": str(len(operation.lines)) if done else None,
+            "objectCount": str(operation.object_count),
+            "rootObjectCount": str(operation.root_object_count),
+            "fileSize": str(len(operation.result)) if done else None,
             "url": f"{self.base_url}/bulk-operation-results/{operation.number}.jsonl" if done else None,
             "partialDataUrl": None,
             "query": operation.query,
             "type": "QUERY",
         }
 
-    def _export(self, query: str) -> tuple[list[dict[str, Any]], int]:
-        """Run the query with connections unpaged and flatten it to JSONL rows (children carry __parentId)."""
+    def _validated(self, query: str) -> tuple[DocumentNode, str]:
+        """The parsed bulk query and the response key of its one top-level connection."""
         try:
             document = parse(query)
         except GraphQLError as exc:
@@ -134,17 +179,37 @@ class BulkOperations:
         roots = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
         if operation.operation.value != "query" or len(roots) != 1 or roots[0].name.value not in ROOT_CONNECTIONS:
             raise GraphQLError("Bulk queries must contain exactly one top-level connection field.")
+        return document, roots[0].alias.value if roots[0].alias else roots[0].name.value
+
+    def _export(self, operation: BulkOperation) -> None:
+        """Export the whole connection, one batch of root nodes per hold of the store lock."""
+        after: str | None = None
+        try:
+            while not operation.export_ended:
+                with self.lock:
+                    after = self._export_batch(operation, after)
+        except Exception:
+            operation.error_code = EXPORT_FAILURE_CODE
+
+    def _export_batch(self, operation: BulkOperation, after: str | None) -> str | None:
+        """Append the JSONL rows of the next batch of root nodes after `after`; the cursor of the batch's end."""
         context = self.context()
         context.bulk = True
-        result = execute_sync(self.schema, document, context_value=context)
+        context.bulk_batch = EXPORT_BATCH
+        context.bulk_after = after
+        result = execute_sync(self.schema, operation.document, context_value=context)
         if result.errors:
-            raise GraphQLError(f"Invalid bulk query: {result.errors[0].message}")
-        key = roots[0].alias.value if roots[0].alias else roots[0].name.value
-        lines: list[dict[str, Any]] = []
-        top = connection_nodes((result.data or {})[key])
+            operation.error_code = EXPORT_FAILURE_CODE
+            return None
+        top = connection_nodes((result.data or {})[operation.root_key])
+        rows: list[dict[str, Any]] = []
         for node in top:
-            _emit(node, None, lines)
-        return lines, len(top)
+            _emit(node, None, rows)
+        operation.result += b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+        operation.object_count += len(rows)
+        operation.root_object_count += len(top)
+        operation.exported = context.bulk_next is None
+        return context.bulk_next
 
 
 def _gid(operation: BulkOperation) -> str:
