@@ -199,13 +199,15 @@ def transform(
 ) -> TransformReport:
     """Run `dbt build` on the warehouse and report the people and segment counts it produced.
 
+    Models and their data tests run; dbt unit tests do not: they check the SQL against fixed
+    inputs, not the data, so they run in `make test` (tests/dbt) rather than on every sync.
     `full_refresh` rebuilds the incremental models from the raw layer (after a project upgrade that
     changed their columns, or to repair them).
     """
     from dbt.cli.main import dbtRunner  # noqa: PLC0415 - dbt is heavy to import; only dbt steps need it
 
     started = time.monotonic()
-    args = ["build", "--quiet", *_dbt_location_args(target_path)]
+    args = ["build", "--quiet", "--exclude-resource-type", "unit_test", *_dbt_location_args(target_path)]
     if select:
         args += ["--select", select]
     if full_refresh:
