@@ -69,7 +69,8 @@
                     ~ " was built by another version of the project (columns missing from it: "
                     ~ (missing | join(', ') or 'none') ~ "; columns the model no longer has: "
                     ~ (unexpected | join(', ') or 'none') ~ "). Rebuild the incremental models once: "
-                    ~ "`dbt build --full-refresh` (or only this model and what depends on it: "
+                    ~ "`store2crm transform --full-refresh` or `dbt build --full-refresh` "
+                    ~ "(or only this model and what depends on it: "
                     ~ "`dbt build --full-refresh --select " ~ model.name ~ "+`)."
                 ) }}
             {%- endif -%}

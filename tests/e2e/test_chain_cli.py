@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -20,11 +21,16 @@ SCALE = 120
 SEED = 7
 
 
-def store2crm(*args: str) -> str:
-    """Run the CLI in a child process, as a user would, and return its output."""
-    result = subprocess.run(
+def run_store2crm(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a child process, as a user would."""
+    return subprocess.run(
         [sys.executable, "-m", "store2crm", *args], capture_output=True, text=True, timeout=600, check=False
     )
+
+
+def store2crm(*args: str) -> str:
+    """Run the CLI and return its output, failing the test when it fails."""
+    result = run_store2crm(*args)
     assert result.returncode == 0, f"store2crm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -117,3 +123,20 @@ def test_changed_store_records_flow_through_incrementally(chain) -> None:
     assert len(crm.objects("deals")) == len(dataset.orders) >= deals_before
     assert len(crm.objects("contacts")) == len(dataset.people_with_email())
     assert changed
+
+
+def test_a_warehouse_built_by_another_project_version_names_the_full_refresh_that_repairs_it(chain, tmp_path) -> None:
+    """An incremental table whose columns differ from the model stops the build with the fix, which then works."""
+    warehouse = tmp_path / "older.duckdb"
+    shutil.copy(chain["workdir"] / "warehouse.duckdb", warehouse)
+    with duckdb.connect(str(warehouse)) as db:
+        db.execute("ALTER TABLE marts.dim_customers DROP COLUMN top_category")
+    refused = run_store2crm("transform", "--warehouse", str(warehouse))
+    assert refused.returncode != 0
+    assert "dim_customers" in refused.stdout + refused.stderr
+    assert "store2crm transform --full-refresh" in refused.stdout + refused.stderr
+    store2crm("transform", "--warehouse", str(warehouse), "--full-refresh")
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        columns = [row[0] for row in db.execute("DESCRIBE marts.dim_customers").fetchall()]
+    assert "top_category" in columns
+    assert "transform:" in store2crm("transform", "--warehouse", str(warehouse))  # incremental again
