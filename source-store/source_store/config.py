@@ -30,10 +30,11 @@ STREAM_CONCURRENCY: dict[str, StreamConcurrency] = {
         2, 4, "Magento publishes no REST rate limit and every request is PHP and MySQL work on the store's own server"
     ),
     "shopify": StreamConcurrency(
-        1,
-        1,
-        "all streams of a shop draw on one calculated-cost bucket per app and shop, so parallel streams would read "
-        "no faster and be THROTTLED, and API versions before 2026-01 run one bulk query per shop at a time",
+        2,
+        4,
+        "all streams of a shop draw on one calculated-cost bucket per app and shop (the source reserves each query's "
+        "points from it, so streams wait rather than being THROTTLED): beyond 4 streams only wait on the bucket, and "
+        "bulk exports queue for the shop's one bulk query slot (five from API 2026-01)",
     ),
     "files": StreamConcurrency(1, 4, "files are read locally; parsing CSV and JSON Lines is CPU-bound Python"),
 }

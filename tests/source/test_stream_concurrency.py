@@ -1,4 +1,4 @@
-"""Streams read side by side (`max_concurrent_streams`), through the Airbyte protocol against the WooCommerce emulator.
+"""Streams read side by side (`max_concurrent_streams`), through the Airbyte protocol against the store emulators.
 
 A concurrent read must hand each stream exactly the messages a serial read gives it (records with
 their change notes, a STATE per page after that page's records, stream statuses), read streams
@@ -20,9 +20,11 @@ from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Type
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.state_builder import StateBuilder
 from store_harness import CONSUMER_KEY, CONSUMER_SECRET, NOW, catalog, new_dataset, records_of, source_config
+from test_platform_suite import start_store
 
 from source_store import SourceStore
 from source_store.concurrency import THREAD_NAME
+from source_store.platforms import shopify
 from store2crm.sandbox.generator import Dataset
 from store2crm.sandbox.server import Request, Response
 from store2crm.sandbox.store_emulator import StoreEmulator
@@ -254,7 +256,7 @@ def test_a_failing_stream_is_named_at_the_end_and_the_others_finish(store, statu
     ("platform", "workers", "message"),
     [
         ("woocommerce", 5, "Config validation error: 5 is greater than the maximum of 4"),
-        ("shopify", 2, "max_concurrent_streams is 2 but shopify allows at most 1 (all streams of a shop draw on one"),
+        ("shopify", 5, "Config validation error: 5 is greater than the maximum of 4"),
     ],
 )
 def test_a_limit_above_the_platform_cap_fails_the_read_as_a_config_error(store, platform, workers, message):
@@ -267,3 +269,94 @@ def test_a_limit_above_the_platform_cap_fails_the_read_as_a_config_error(store, 
     assert error.trace.error.message.startswith(message)
     assert output.records == []
     assert emulator.most_in_flight == 0
+
+
+SHOPIFY_STREAMS = ("customers", "orders", "abandoned_checkouts", "products", "companies", "company_contacts")
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["paged", "bulk-first-sync"])
+def test_shopify_reads_its_streams_side_by_side_with_the_serial_result(bulk):
+    """Shopify streams share one cost bucket and one bulk query slot; reading them at once changes no stream."""
+    running = start_store("shopify")  # Standard plan: a 2000-point bucket, so parallel streams do wait on it
+    try:
+        connection = {**running.config["shopify"], "bulk_first_sync": bulk, "bulk_poll_seconds": 1}
+        serial = running.read(*SHOPIFY_STREAMS, shopify=connection, max_concurrent_streams=1)
+        side_by_side = running.read(*SHOPIFY_STREAMS, shopify=connection, max_concurrent_streams=4)
+        default = running.read(*SHOPIFY_STREAMS, shopify=connection)  # Shopify's default: 2 at once
+    finally:
+        running.stop()
+    assert not serial.errors and not side_by_side.errors, side_by_side.get_formatted_error_message()
+    assert per_stream(side_by_side) == per_stream(serial) == per_stream(default)
+    assert all(per_stream(serial).get(stream) for stream in SHOPIFY_STREAMS)
+    assert side_by_side.is_in_logs("Reading 6 streams, 4 at a time")
+
+
+def bucket_after_one_answer(waits: list[float]) -> shopify.CostThrottle:
+    """A throttle told 1000 of 2000 points are left at 100 points/s (its clock never moves); query `q` costs 800."""
+    throttle = shopify.CostThrottle(sleep=waits.append, clock=lambda: 0.0, logger=logging.getLogger("t"))
+    status = {"currentlyAvailable": 1000, "maximumAvailable": 2000.0, "restoreRate": 100.0}
+    throttle.observe({"extensions": {"cost": {"requestedQueryCost": 800, "throttleStatus": status}}}, "q")
+    return throttle
+
+
+class QueryInFlight:
+    """A stream thread that reserves points for query `q`, then holds them until its answer is observed."""
+
+    def __init__(self, throttle: shopify.CostThrottle) -> None:
+        self.throttle = throttle
+        self.body: dict[str, Any] | None = None
+        self._reserved = threading.Event()
+        self._answered = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        self.throttle.wait_for("q")
+        self._reserved.set()
+        self._answered.wait(timeout=10)  # a hang guard: the test answers at once
+        self.throttle.observe(self.body)
+
+    def reserve(self) -> QueryInFlight:
+        """Start the thread; back once it has reserved (and, with the recording sleep, 'waited')."""
+        self._thread.start()
+        assert self._reserved.wait(timeout=10)
+        return self
+
+    def answer(self, body: dict[str, Any] | None = None) -> None:
+        """Let the thread observe its answer and end."""
+        self.body = body
+        self._answered.set()
+        self._thread.join()
+
+
+def test_a_query_in_flight_in_one_thread_keeps_its_points_from_the_next_thread():
+    waits: list[float] = []
+    throttle = bucket_after_one_answer(waits)
+    first = QueryInFlight(throttle).reserve()  # 800 of the 1000 points reserved; its answer has not come yet
+    second = QueryInFlight(throttle).reserve()  # 200 left: waits for 600 more at 100 points/s
+    assert waits == [pytest.approx(6.0)]
+    first.answer({"extensions": {"cost": {"throttleStatus": {"currentlyAvailable": 200, "restoreRate": 100.0}}}})
+    third = QueryInFlight(throttle).reserve()  # 200 reported, less the second query's 800 still in flight
+    assert waits[-1] == pytest.approx(14.0)
+    second.answer()
+    third.answer()
+    assert throttle.reserved == {}
+
+
+@pytest.mark.parametrize("threads", [2, 8])
+def test_threads_reserving_at_once_never_spend_the_same_points(threads):
+    waits: list[float] = []
+    throttle = bucket_after_one_answer(waits)
+    start = threading.Barrier(threads)
+
+    def reserve() -> None:
+        start.wait(timeout=10)  # a hang guard only: all threads then reserve at once
+        throttle.wait_for("q")
+
+    workers = [threading.Thread(target=reserve) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    # 1000 points for n queries of 800, in whatever order the threads got the lock: the k-th waits for 800k - 200 more
+    assert sorted(waits) == [pytest.approx((800 * k - 200) / 100) for k in range(1, threads)]
+    assert sum(throttle.reserved.values()) == 800 * threads

@@ -116,7 +116,7 @@ def test_requests_per_second_gives_every_stream_of_a_store_one_shared_budget():
         parse_config({**VALID, "requests_per_second": 0})
 
 
-@pytest.mark.parametrize(("platform", "expected"), [("woocommerce", 2), ("magento", 2), ("shopify", 1), ("files", 1)])
+@pytest.mark.parametrize(("platform", "expected"), [("woocommerce", 2), ("magento", 2), ("shopify", 2), ("files", 1)])
 def test_max_concurrent_streams_defaults_per_platform(platform, expected):
     assert parse_config({**VALID, "platform": platform, platform: {}}).max_concurrent_streams == expected
 
@@ -129,7 +129,7 @@ def test_max_concurrent_streams_defaults_per_platform(platform, expected):
         ("woocommerce", True, "max_concurrent_streams must be a positive integer, got True"),
         ("woocommerce", 5, "max_concurrent_streams is 5 but woocommerce allows at most 4 \\(WooCommerce publishes no"),
         ("magento", 9, "max_concurrent_streams is 9 but magento allows at most 4"),
-        ("shopify", 2, "shopify allows at most 1 \\(all streams of a shop draw on one calculated-cost bucket"),
+        ("shopify", 5, "shopify allows at most 4 \\(all streams of a shop draw on one calculated-cost bucket"),
         ("files", 5, "files allows at most 4"),
         ("custom_rest", 2, "max_concurrent_streams does not apply to platform 'custom_rest'.*remove the field"),
     ],

@@ -12,7 +12,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ResponseAction
 
 from source_store.config import ConfigError, parse_config
-from source_store.platforms import shopify
+from source_store.platforms import shopify, shopify_bulk
 from source_store.platforms.shopify_bulk import BulkExportError, reassemble
 from source_store.platforms.shopify_mappers import (
     gid_tail,
@@ -142,7 +142,7 @@ def test_customer_consent_birthdate_company_and_state():
         "tags": ["vip"],
         "createdAt": "2024-01-01T00:00:00Z",
         "updatedAt": "2024-02-01T00:00:00Z",
-        "emailMarketingConsent": {"marketingState": "SUBSCRIBED"},
+        "emailMarketingConsent": {"marketingState": "SUBSCRIBED", "consentUpdatedAt": "2024-01-15T09:30:00-05:00"},
         "birthDate": {"value": "1990-04-05"},
         "companyContactProfiles": [{"company": {"id": "gid://shopify/Company/9"}}],
         "defaultAddress": {"address1": "1 Main", "countryCodeV2": "CA", "provinceCode": "ON"},
@@ -153,6 +153,8 @@ def test_customer_consent_birthdate_company_and_state():
     assert (record["accepts_marketing"], record["birthdate"], record["company_id"]) == (True, "1990-04-05", "9")
     assert record["phone"] == "+15005550006" and record["tags"] == ["vip"]
     assert record["addresses"] == [record["default_address"]]
+    assert record["marketing_consent_updated_at"] == "2024-01-15T14:30:00Z"
+    assert map_customer({"id": "gid://shopify/Customer/6"})["marketing_consent_updated_at"] is None
 
 
 def test_checkout_product_company_and_contact():
@@ -308,3 +310,129 @@ def test_valid_connection_defaults_and_secret_kept_out_of_repr():
     assert connection.graphql_url == "https://s.myshopify.com/admin/api/2025-10/graphql.json"
     assert connection.bulk_first_sync is False
     assert datetime(2024, 1, 1, tzinfo=UTC)  # start_date parsed by the shared config
+
+
+# Bulk operation runner: scripted answers stand in for Shopify ------------------------------------
+
+OURS = "{ orders(query: \"updated_at:>='2020-01-01T00:00:00Z'\") { edges { node { id } } } }"
+THEIRS = "{ products { edges { node { id } } } }"
+BUSY = "A bulk query operation for this app and shop is already in progress: gid://shopify/BulkOperation/7."
+
+
+class ScriptedShopify:
+    """Answers each GraphQL operation (told apart by its operation name) from a queue of `data` objects."""
+
+    def __init__(self, **answers: list[dict]) -> None:
+        self.answers = {name: list(queue) for name, queue in answers.items()}
+        self.sent: list[tuple[str, dict]] = []
+
+    def __call__(self, document: str, variables: dict) -> dict:
+        name = document.split("(", 1)[0].split("{", 1)[0].split()[1]
+        self.sent.append((name, dict(variables)))
+        return self.answers[name].pop(0)
+
+
+def refused(message: str = BUSY) -> dict:
+    return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": [{"field": None, "message": message}]}}
+
+
+def started(number: int) -> dict:
+    operation = {"id": f"gid://shopify/BulkOperation/{number}", "status": "CREATED"}
+    return {"bulkOperationRunQuery": {"bulkOperation": operation, "userErrors": []}}
+
+
+def current(number: int, status: str, query: str = OURS, **more: str) -> dict:
+    return {
+        "currentBulkOperation": {
+            "id": f"gid://shopify/BulkOperation/{number}",
+            "status": status,
+            "query": query,
+            **more,
+        }
+    }
+
+
+def runner(shop: ScriptedShopify, waits: list[float], by_id: bool = False) -> shopify_bulk.BulkRunner:
+    return shopify_bulk.BulkRunner(shop, sleep=waits.append, poll_seconds=3, logger=logging.getLogger("t"), by_id=by_id)
+
+
+def test_bulk_refused_because_our_own_export_runs_adopts_it_instead_of_failing():
+    """The mutation's answer was lost and the client sent it again: the running operation is the one we asked for."""
+    waits: list[float] = []
+    # the running copy's query differs from ours only in whitespace (as Shopify may echo it back)
+    shop = ScriptedShopify(
+        RunBulk=[refused()],
+        PollBulk=[
+            current(7, "RUNNING", query=" ".join(OURS.split()).replace("{ ", "{\n  ")),
+            current(7, "RUNNING"),
+            current(7, "COMPLETED", url="https://storage/7.jsonl"),
+        ],
+    )
+    assert runner(shop, waits).run(OURS) == "https://storage/7.jsonl"
+    assert [name for name, _ in shop.sent] == ["RunBulk", "PollBulk", "PollBulk", "PollBulk"]  # never started twice
+    assert waits == [3]
+
+
+def test_bulk_refused_because_another_export_runs_waits_for_it_then_starts_ours():
+    waits: list[float] = []
+    shop = ScriptedShopify(
+        RunBulk=[refused(), started(8)],
+        PollBulk=[
+            current(7, "RUNNING", THEIRS),
+            current(7, "RUNNING", THEIRS),
+            current(7, "COMPLETED", THEIRS),
+            current(8, "RUNNING"),
+            current(8, "COMPLETED", url="https://storage/8.jsonl"),
+        ],
+    )
+    assert runner(shop, waits).run(OURS) == "https://storage/8.jsonl"
+    assert [name for name, _ in shop.sent] == [
+        "RunBulk",
+        "PollBulk",
+        "PollBulk",
+        "PollBulk",
+        "RunBulk",
+        "PollBulk",
+        "PollBulk",
+    ]
+    assert waits == [3, 3, 3]  # two polls while theirs ran, one while ours did; nothing cancelled
+
+
+def test_bulk_from_api_2026_01_looks_the_running_export_up_by_the_id_shopify_names():
+    waits: list[float] = []
+    operation = {
+        "id": "gid://shopify/BulkOperation/7",
+        "status": "COMPLETED",
+        "query": OURS,
+        "url": "https://storage/7",
+    }
+    by_id = {"bulkOperation": operation}
+    shop = ScriptedShopify(RunBulk=[refused()], BulkById=[by_id, by_id])
+    assert runner(shop, waits, by_id=True).run(OURS) == "https://storage/7"
+    assert shop.sent[1:] == [("BulkById", {"id": "gid://shopify/BulkOperation/7"})] * 2 and waits == []
+
+
+def test_bulk_refused_for_another_reason_fails_with_shopifys_words():
+    shop = ScriptedShopify(RunBulk=[refused("Invalid bulk query: Field 'nope' doesn't exist")])
+    with pytest.raises(BulkExportError, match="Field 'nope' doesn't exist"):
+        runner(shop, []).run(OURS)
+
+
+def test_bulk_gives_up_when_other_exports_keep_the_slot_taken(monkeypatch):
+    monkeypatch.setattr(shopify_bulk, "MAX_FOREIGN_WAITS", 2)
+    shop = ScriptedShopify(RunBulk=[refused(), refused()], PollBulk=[current(7, "COMPLETED", THEIRS)] * 2)
+    with pytest.raises(BulkExportError, match="retry the sync later"):
+        runner(shop, []).run(OURS)
+
+
+@pytest.mark.parametrize(("version", "slots"), [("2025-10", 1), ("2025-07", 1), ("2026-01", 5), ("unstable", 5)])
+def test_bulk_exports_per_shop_follow_the_api_version(version, slots):
+    config = parse_config({**BASE, "shopify": {"base_url": "https://s.myshopify.com", "access_token": "t",
+                                               "api_version": version}})  # fmt: skip
+    connection = shopify.shopify_connection(config)
+    assert shopify.bulk_queries_per_shop(version) == slots
+    slot = shopify.bulk_slot(connection)
+    assert slot is shopify.bulk_slot(connection)  # one per shop, shared by every stream and source
+    assert [slot.acquire(blocking=False) for _ in range(slots + 1)] == [True] * slots + [False]
+    for _ in range(slots):
+        slot.release()

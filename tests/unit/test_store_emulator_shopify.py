@@ -260,3 +260,94 @@ def test_bulk_run_answers_at_once_and_exports_in_the_background(monkeypatch):
         roots = [line["id"] for line in lines if "__parentId" not in line]
         assert sorted(roots) == sorted(f"gid://shopify/Order/{o['id']}" for o in dataset.orders)
         assert len(roots) == int(done["rootObjectCount"]) and len(lines) == int(done["objectCount"])
+
+
+def bulk_run(query):
+    return (
+        f"mutation {{ bulkOperationRunQuery(query: {json.dumps(query)}) "
+        "{ bulkOperation { id status } userErrors { field message code } } }"
+    )
+
+
+def test_a_second_bulk_query_is_refused_as_shopify_does_and_the_running_one_can_be_looked_up():
+    options = {"bulk_polls": 100}  # RUNNING until polled 100 times, however fast the export is
+    query = "{ orders { edges { node { id } } } }"
+    lookup = "{ currentBulkOperation { id status query } }"
+    with StoreEmulator(
+        generate(seed=4, scale=30, now=NOW), "shopify", clock=FakeClock(NOW), dialect_options=options
+    ) as store:
+        assert graphql(store, bulk_run(query)).json()["data"]["bulkOperationRunQuery"]["userErrors"] == []
+        busy = graphql(store, bulk_run("{ products { edges { node { id } } } }")).json()
+        assert busy["data"]["bulkOperationRunQuery"] == {
+            "bulkOperation": None,
+            "userErrors": [
+                {
+                    "field": None,
+                    "message": "A bulk query operation for this app and shop is already in progress: "
+                    "gid://shopify/BulkOperation/1.",
+                    "code": None,
+                }
+            ],
+        }
+        running = graphql(store, lookup).json()["data"]["currentBulkOperation"]
+        assert running == {"id": "gid://shopify/BulkOperation/1", "status": "RUNNING", "query": query}
+        by_id = '{ bulkOperation(id: "gid://shopify/BulkOperation/1") { id status query } }'
+        refused = graphql(store, by_id).json()  # API 2025-10 has no bulkOperation(id:)
+        assert refused["data"]["bulkOperation"] is None
+        assert refused["errors"][0]["message"] == "Field 'bulkOperation' doesn't exist on type 'QueryRoot'"
+        newer = requests.post(
+            store.base_url + "/admin/api/2026-01/graphql.json", json={"query": by_id}, headers=TOKEN, timeout=10
+        ).json()
+        assert newer["data"]["bulkOperation"] == running
+
+
+def test_from_api_2026_01_five_bulk_queries_run_at_once():
+    options = {"bulk_polls": 100}
+    query = "{ products { edges { node { id } } } }"
+    with StoreEmulator(
+        generate(seed=4, scale=30, now=NOW), "shopify", clock=FakeClock(NOW), dialect_options=options
+    ) as store:
+        answers = [
+            requests.post(
+                store.base_url + "/admin/api/2026-01/graphql.json",
+                json={"query": bulk_run(query)},
+                headers=TOKEN,
+                timeout=10,
+            ).json()["data"]["bulkOperationRunQuery"]
+            for _ in range(6)
+        ]
+        assert [bool(a["bulkOperation"]) for a in answers] == [True] * 5 + [False]
+        assert "already in progress: gid://shopify/BulkOperation/5." in answers[5]["userErrors"][0]["message"]
+
+
+def test_stopping_the_emulator_stops_its_bulk_export_between_batches(monkeypatch):
+    in_batch, proceed = threading.Event(), threading.Event()
+    _, order_node = shopify_dialect.STREAMS["orders"]
+
+    def held_order_node(record, index):
+        in_batch.set()
+        proceed.wait(timeout=15)  # a hang guard: the test releases it once stop() has been asked for
+        return order_node(record, index)
+
+    monkeypatch.setitem(shopify_dialect.STREAMS, "orders", ("orders", held_order_node))
+    monkeypatch.setattr(shopify_bulk, "EXPORT_BATCH", 2)  # many batches: the export is far from done when stopped
+    query = "{ orders { edges { node { id } } } }"
+    dataset = generate(seed=4, scale=30, now=NOW)
+    store = StoreEmulator(dataset, "shopify", clock=FakeClock(NOW)).start()
+    stopper = threading.Thread(target=store.stop)
+    try:
+        graphql(store, bulk_run(query))
+        assert in_batch.wait(timeout=15)
+        [export] = [t for t in threading.enumerate() if t.name == "shopify-bulk-1"]
+        stopper.start()
+        for _ in range(1500):  # until stop() has shut the server and waits for the export (a hang guard)
+            if store.dialect.bulk.stopping:
+                break
+            stopper.join(timeout=0.01)
+    finally:
+        proceed.set()
+        stopper.join(timeout=15)
+        store.stop()
+    assert not stopper.is_alive() and not export.is_alive()
+    operation = store.dialect.bulk.operations["1"]
+    assert not operation.exported and operation.root_object_count < len(dataset.orders)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,7 +28,7 @@ from source_store.pagination import PaginationLoopError
 from source_store.platforms import shopify_mappers as mappers
 from source_store.platforms import shopify_queries as queries
 from source_store.platforms.connection_check import ConnectionProbe, json_or_none, probe_connection
-from source_store.platforms.shopify_bulk import reassemble, run_bulk_query
+from source_store.platforms.shopify_bulk import BulkRunner, has_bulk_operation_by_id, reassemble
 from source_store.retrying_client import SleepInjectedHttpClient, install
 from source_store.streams import Mapper, StoreStream
 from source_store.timing import REAL_CLOCK, REAL_SLEEP, Clock, Sleep
@@ -39,6 +40,9 @@ MAX_FIRST = 250  # shopify.dev GraphQL pagination: "first" cannot exceed 250
 SINGLE_QUERY_MAX_COST = 1000  # shopify.dev rate limits: a single query may cost at most 1000 points
 MIN_THROTTLE_WAIT_SECONDS = 1.0
 DEFAULT_BULK_POLL_SECONDS = 5.0
+BULK_QUERIES_PER_SHOP = (
+    5  # shopify.dev bulk operations: "up to five bulk query operations at a time per shop" (2026-01+)
+)
 BULK_BATCH = 250  # bulk roots mapped per batch (a "page" for STATE purposes)
 # Bytes read at a time from the JSONL download (requests' iter_lines reads 512 by default: a result of
 # hundreds of megabytes would take a Python-level read per few lines).
@@ -65,6 +69,7 @@ class Resource:
     sort_key: str | None = "UPDATED_AT"
     filtered: bool = True  # send `query: "updated_at:>='...'"`
     follow_ups: tuple[queries.FollowUp, ...] = ()
+    whole_lists: tuple[queries.WholeList, ...] = ()
     explode: Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]] | None = None
     bulk: bool = True
 
@@ -79,9 +84,18 @@ def resources(namespace: str) -> tuple[Resource, ...]:
     line_items = queries.FollowUp("lineItems", "order", queries.LINE_ITEM)
     checkout_items = queries.FollowUp("lineItems", "abandonedCheckout", queries.CHECKOUT_LINE_ITEM)
     contacts = queries.FollowUp("contacts", "company", queries.CONTACT)
+    refunds = queries.WholeList("refunds", "order", queries.REFUND, lambda: queries.REFUNDS_FIRST)
     return (
         Resource("customers", "customers", queries.customer, mappers.map_customer, max_first=100),
-        Resource("orders", "orders", queries.order, mappers.map_order, max_first=9, follow_ups=(line_items,)),
+        Resource(
+            "orders",
+            "orders",
+            queries.order,
+            mappers.map_order,
+            max_first=9,
+            follow_ups=(line_items,),
+            whole_lists=(refunds,),
+        ),
         # AbandonedCheckoutSortKeys has no UPDATED_AT: read in id order, state moves once the read ends.
         Resource(
             "abandoned_checkouts",
@@ -116,7 +130,12 @@ class CostThrottle:
     """Shopify's calculated-cost leaky bucket as the last response described it, shared by all streams.
 
     Before a query, wait until the bucket has refilled enough for the query's cost (the cost the
-    same query was charged last time), so a well-behaved read is never THROTTLED.
+    same query was charged last time), so a well-behaved read is never THROTTLED. Streams read in
+    parallel threads share it: under one lock each query reserves its points from the estimated
+    bucket (the last reported level, refilled since, less what other threads reserved and have
+    not yet seen answered) and computes its wait; the sleep happens outside the lock. A thread
+    has at most one query in flight, so its reservation is released when its answer is observed
+    (or replaced by its next one, should an answer never come).
     """
 
     sleep: Sleep
@@ -129,43 +148,69 @@ class CostThrottle:
     waited: float = 0.0
     throttled: int = 0
     costs: dict[str, int] = field(default_factory=dict)
+    reserved: dict[int, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def observe(self, body: Any) -> Mapping[str, Any]:
-        """Take `extensions.cost` from a response body; returns it ({} when absent)."""
+    def observe(self, body: Any, operation: str | None = None) -> Mapping[str, Any]:
+        """Take `extensions.cost` from a response body (and remember `operation`'s cost); returns it ({} if absent)."""
         cost = ((body or {}).get("extensions") or {}).get("cost") or {} if isinstance(body, Mapping) else {}
         status = cost.get("throttleStatus") or {}
-        if status.get("restoreRate"):
-            self.available = float(status.get("currentlyAvailable") or 0)
-            self.maximum = float(status.get("maximumAvailable") or self.available)
-            self.restore_rate = float(status["restoreRate"])
-            self.observed_at = self.clock()
+        with self._lock:
+            # The level was measured when Shopify ran the query, before now: refilling from now under-counts
+            # (the safe side), and the answered query's reservation is released.
+            self.reserved.pop(threading.get_ident(), None)
+            if operation is not None and cost.get("requestedQueryCost") is not None:
+                self.costs[operation] = int(cost["requestedQueryCost"])
+            if status.get("restoreRate"):
+                self.available = float(status.get("currentlyAvailable") or 0)
+                self.maximum = float(status.get("maximumAvailable") or self.available)
+                self.restore_rate = float(status["restoreRate"])
+                self.observed_at = self.clock()
         return cost
 
     def wait_for(self, operation: str) -> None:
-        """Sleep until the bucket holds what `operation` cost last time."""
-        # A query not sent before is assumed to cost the most any single query may cost.
-        needed = self.costs.get(operation, SINGLE_QUERY_MAX_COST)
-        if self.available is None or not self.restore_rate:
+        """Reserve what `operation` cost last time and sleep until the bucket holds it."""
+        wait, available, needed = self._reserve(operation)
+        if wait <= 0:
             return
-        elapsed = max(0.0, self.clock() - self.observed_at)
-        available = min(self.maximum or float("inf"), self.available + elapsed * self.restore_rate)
-        if available >= needed:
-            return
-        wait = (needed - available) / self.restore_rate
         self.logger.info(
             f"Shopify cost bucket holds {available:.0f} of the {needed} points needed; waiting {wait:.1f} s"
         )
         self.sleep(wait)
-        self.waited += wait
+
+    def _reserve(self, operation: str) -> tuple[float, float, int]:
+        """Under the lock: (seconds to wait, points the bucket is estimated to hold, points reserved)."""
+        with self._lock:
+            # A query not sent before is assumed to cost the most any single query may cost.
+            needed = self.costs.get(operation, SINGLE_QUERY_MAX_COST)
+            me = threading.get_ident()
+            self.reserved.pop(me, None)
+            if self.available is None or not self.restore_rate:
+                self.reserved[me] = needed  # nothing known yet: the first queries go at once
+                return 0.0, 0.0, needed
+            available = self._estimate() - sum(self.reserved.values())
+            self.reserved[me] = needed
+            wait = max(0.0, (needed - available) / self.restore_rate)
+            self.waited += wait
+            return wait, available, needed
+
+    def _estimate(self) -> float:
+        """The last reported level refilled since it was reported (caller holds the lock)."""
+        assert self.available is not None and self.restore_rate
+        elapsed = max(0.0, self.clock() - self.observed_at)
+        return min(self.maximum or float("inf"), self.available + elapsed * self.restore_rate)
 
     def throttled_wait(self, body: Any) -> float:
         """Seconds until a THROTTLED query fits in the bucket (at least a second)."""
-        self.throttled += 1
         cost = self.observe(body)
-        requested = cost.get("requestedQueryCost")
-        if requested is None or self.available is None or not self.restore_rate:
-            return MIN_THROTTLE_WAIT_SECONDS
-        return max((float(requested) - self.available) / self.restore_rate, MIN_THROTTLE_WAIT_SECONDS)
+        with self._lock:
+            self.throttled += 1
+            requested = cost.get("requestedQueryCost")
+            if requested is None or self.available is None or not self.restore_rate:
+                return MIN_THROTTLE_WAIT_SECONDS
+            others = sum(self.reserved.values())
+            self.reserved[threading.get_ident()] = float(requested)  # the retry spends it
+            return max((float(requested) - self.available + others) / self.restore_rate, MIN_THROTTLE_WAIT_SECONDS)
 
 
 class ShopifyAccessToken(TokenAuthenticator):
@@ -380,9 +425,7 @@ class ShopifyStream(StoreStream):
     def parse_response(self, response: requests.Response, **_: Any) -> Iterable[Mapping[str, Any]]:
         """Map one page; child lists longer than the query's `first` are completed first."""
         body = response.json()
-        cost = self._throttle.observe(body)
-        if cost.get("requestedQueryCost") is not None:
-            self._throttle.costs[self.name] = int(cost["requestedQueryCost"])
+        self._throttle.observe(body, self.name)
         connection = ((body or {}).get("data") or {}).get(self.resource.root)
         if not isinstance(connection, Mapping):
             raise AirbyteTracedException(
@@ -433,14 +476,17 @@ class ShopifyStream(StoreStream):
             json={"query": document, "variables": dict(variables)},
         )
         body = response.json()
-        cost = self._throttle.observe(body)
-        if cost.get("requestedQueryCost") is not None:
-            self._throttle.costs[operation] = int(cost["requestedQueryCost"])
+        self._throttle.observe(body, operation)
         return (body or {}).get("data") or {}
 
     def _complete(self, node: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Fetch the rest of every child connection that did not fit in the page query."""
+        """Fetch the rest of every child connection and capped list that did not fit in the page query."""
         node = dict(node)
+        for whole in self.resource.whole_lists:
+            items = node.get(whole.field)
+            if isinstance(items, list) and len(items) >= whole.cap():
+                data = self.graphql(whole.document(), {"id": node.get("id")}, f"{self.name}:{whole.field}")
+                node[whole.field] = (data.get("node") or {}).get(whole.field) or items
         for follow_up in self.resource.follow_ups:
             child = node.get(follow_up.field)
             if not isinstance(child, Mapping):
@@ -465,13 +511,15 @@ class ShopifyStream(StoreStream):
     def _read_bulk(self) -> Iterator[Mapping[str, Any]]:
         """First sync by bulk operation: rows arrive unsorted, so the state moves only at the end."""
         query = queries.bulk_query(self.resource.root, self.resource.selection(queries.bulk), self.search())
-        url = run_bulk_query(
+        runner = BulkRunner(
             lambda document, variables: self.graphql(document, variables, "bulk"),
-            query,
             sleep=self._sleep,
             poll_seconds=self.connection.bulk_poll_seconds,
             logger=self.logger,
+            by_id=has_bulk_operation_by_id(self.connection.api_version),
         )
+        with bulk_slot(self.connection):  # held while the export runs, released before the download
+            url = runner.run(query)
         self.window.ordered = False
         try:
             batch: list[Mapping[str, Any]] = []
@@ -497,6 +545,26 @@ class ShopifyStream(StoreStream):
         )
         with response:
             yield from response.iter_lines(chunk_size=DOWNLOAD_CHUNK_BYTES)
+
+
+def bulk_queries_per_shop(api_version: str) -> int:
+    """Bulk query operations an app may run at once on one shop: five from API 2026-01, one before."""
+    return BULK_QUERIES_PER_SHOP if has_bulk_operation_by_id(api_version) else 1
+
+
+_bulk_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_bulk_slots_lock = threading.Lock()
+
+
+def bulk_slot(connection: ShopifyConnection) -> threading.BoundedSemaphore:
+    """The process-wide semaphore bounding this shop's concurrent bulk exports to what its API version allows.
+
+    Streams read in parallel threads take it before `bulkOperationRunQuery`, so they queue here
+    instead of being refused by Shopify; keyed by shop, so separate sources of one shop share it.
+    """
+    key = (connection.host, bulk_queries_per_shop(connection.api_version))
+    with _bulk_slots_lock:
+        return _bulk_slots.setdefault(key, threading.BoundedSemaphore(key[1]))
 
 
 def _fail(message: str) -> ErrorResolution:

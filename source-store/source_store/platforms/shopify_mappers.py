@@ -115,6 +115,7 @@ def map_customer(raw: Mapping[str, Any]) -> dict[str, Any]:
         "last_name": record.text("lastName"),
         "account_state": ACCOUNT_STATES.get(state) if state else None,
         "accepts_marketing": None if consent is None else consent == "SUBSCRIBED",
+        "marketing_consent_updated_at": record.timestamp("emailMarketingConsent.consentUpdatedAt"),
         "tags": [tag for tag in (to_text(t) for t in record.take("tags") or []) if tag],
         "company_id": company,
         "birthdate": record.converted("birthDate.value", to_date),

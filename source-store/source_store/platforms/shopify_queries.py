@@ -19,7 +19,7 @@ ADDRESS = "firstName lastName company address1 address2 city province provinceCo
 # query by `first` x node cost and refuses any query above 1000 points; a child list longer than
 # its connection's `first` is fetched on with follow-up queries (see ShopifyStream), so nothing is cut.
 LINE_ITEMS_FIRST = 10
-REFUNDS_FIRST = 10  # `Order.refunds` is a list with a size limit, not a connection
+REFUNDS_FIRST = 10  # `Order.refunds` is a list with an optional size limit, not a connection (no cursor)
 CONTACTS_FIRST = 10
 ROLE_ASSIGNMENTS_FIRST = 3
 ADDRESSES_FIRST = 3
@@ -36,6 +36,13 @@ def bulk(field: str, selection: str, _first: int) -> str:
     return f"{field} {{ edges {{ node {{ {selection} }} }} }}"
 
 
+def sized_list(nested: Nested, field: str, selection: str, first: int) -> str:
+    """A plain list field (no cursor): capped at `first` in paged reads, whole in bulk ones (bulk has no cost cap)."""
+    if nested is bulk:
+        return f"{field} {{ {selection} }}"
+    return f"{field}(first: {first}) {{ {selection} }}"
+
+
 LINE_ITEM = (
     f"id name title sku quantity originalUnitPriceSet {{ {MONEY} }} originalTotalSet {{ {MONEY} }} "
     "product { id productType }"
@@ -44,6 +51,7 @@ CHECKOUT_LINE_ITEM = (
     f"id title sku quantity originalUnitPriceSet {{ {MONEY} }} originalTotalPriceSet {{ {MONEY} }} "
     "product { id productType }"
 )
+REFUND = f"id createdAt note totalRefundedSet {{ {MONEY} }}"
 CONTACT = (
     "id isMainContact title createdAt updatedAt customer { id } "
     f"roleAssignments(first: {ROLE_ASSIGNMENTS_FIRST}) {{ nodes {{ role {{ name }} }} }}"
@@ -69,7 +77,7 @@ def order(nested: Nested) -> str:
         f"subtotalPriceSet {{ {MONEY} }} totalDiscountsSet {{ {MONEY} }} totalShippingPriceSet {{ {MONEY} }} "
         f"totalTaxSet {{ {MONEY} }} totalPriceSet {{ {MONEY} }} "
         f"customer {{ id }} billingAddress {{ {ADDRESS} }} shippingAddress {{ {ADDRESS} }} "
-        f"refunds(first: {REFUNDS_FIRST}) {{ id createdAt note totalRefundedSet {{ {MONEY} }} }} "
+        f"{sized_list(nested, 'refunds', REFUND, REFUNDS_FIRST)} "
         "customAttributes { key value } "
         "purchasingEntity { ... on PurchasingCompany { company { id } location { id } } } "
         + nested("lineItems", LINE_ITEM, LINE_ITEMS_FIRST)
@@ -140,6 +148,24 @@ class FollowUp:
         )
 
 
+@dataclass(frozen=True)
+class WholeList:
+    """How to fetch a capped list of one node whole when a page hit its cap: `query($id) { single(id) { field } }`.
+
+    Lists such as `Order.refunds` have no cursor to page on; a page query caps them (cost is
+    priced by the cap), so a node whose list came back full is asked again for the list alone, uncapped.
+    """
+
+    field: str
+    single: str
+    selection: str
+    cap: Callable[[], int]
+
+    def document(self) -> str:
+        """The whole-list query."""
+        return f"query WholeList($id: ID!) {{ node: {self.single}(id: $id) {{ {self.field} {{ {self.selection} }} }} }}"
+
+
 def page_query(root: str, selection: str, sort_key: str | None, filtered: bool) -> str:
     """One page of a root connection, keyset-paged by Shopify's cursor."""
     arguments = ["first: $first", "after: $after"]
@@ -164,7 +190,7 @@ RUN_BULK = (
     "mutation RunBulk($query: String!) { bulkOperationRunQuery(query: $query) "
     "{ bulkOperation { id status } userErrors { field message } } }"
 )
-POLL_BULK = (
-    "query PollBulk { currentBulkOperation { id status errorCode objectCount rootObjectCount url partialDataUrl } }"
-)
+BULK_OPERATION_FIELDS = "id status errorCode objectCount rootObjectCount url partialDataUrl query"
+POLL_BULK = f"query PollBulk {{ currentBulkOperation {{ {BULK_OPERATION_FIELDS} }} }}"
+BULK_BY_ID = f"query BulkById($id: ID!) {{ bulkOperation(id: $id) {{ {BULK_OPERATION_FIELDS} }} }}"
 CHECK = "query Check { customers(first: 1) { nodes { id } } }"

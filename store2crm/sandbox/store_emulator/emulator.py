@@ -63,6 +63,13 @@ class StoreEmulator(LoopbackServer):
         self._httpd.RequestHandlerClass = _raw_capable(self._httpd.RequestHandlerClass)
         return self
 
+    def stop(self) -> None:
+        """Stop serving, then the dialect's background work (Shopify's bulk exports), so no thread outlives it."""
+        super().stop()
+        close = getattr(self.dialect, "close", None)
+        if close is not None:
+            close()
+
     def configure_faults(self, **changes: Any) -> FaultSettings:
         """Change fault settings at runtime (same names as FaultSettings); returns the new settings."""
         with self._lock:

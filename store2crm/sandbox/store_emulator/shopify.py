@@ -105,6 +105,7 @@ class ExecContext:
     """
 
     bulk: bool = False
+    api_version: str = "2025-10"
     search: list[dict[str, Any]] = field(default_factory=list)
     bulk_batch: int | None = None
     bulk_after: str | None = None
@@ -196,7 +197,8 @@ class ShopifyDialect:
         bulk = BULK_PATH_RE.match(request.path)
         if bulk is not None and request.method == "GET":
             return self.bulk.download(bulk["id"])
-        if GRAPHQL_PATH_RE.match(request.path) is None or request.method != "POST":
+        path = GRAPHQL_PATH_RE.match(request.path)
+        if path is None or request.method != "POST":
             return Response(404, {"errors": "Not Found"})
         token = request.headers.get("x-shopify-access-token", "")
         if not hmac.compare_digest(token.encode(), self.settings.consumer_secret.encode()):
@@ -205,7 +207,7 @@ class ShopifyDialect:
         if isinstance(body, Response):
             return body
         self.bulk.base_url = base_url
-        return self._run(*body)
+        return self._run(*body, api_version=path["version"])
 
     def _body(self, request: Request) -> tuple[str, dict[str, Any], str | None] | Response:
         if request.headers.get("content-type", "").startswith("application/graphql"):
@@ -218,7 +220,9 @@ class ShopifyDialect:
             return Response(400, {"errors": {"query": "Required parameter missing or invalid"}})
         return body["query"], body.get("variables") or {}, body.get("operationName")
 
-    def _run(self, query: str, variables: dict[str, Any], operation_name: str | None) -> Response:
+    def _run(
+        self, query: str, variables: dict[str, Any], operation_name: str | None, api_version: str = "2025-10"
+    ) -> Response:
         prepared = self._prepare(query, variables, operation_name)
         if isinstance(prepared, Response):
             return prepared
@@ -227,7 +231,7 @@ class ShopifyDialect:
         if self.bucket.available < requested:
             return self._throttled(requested)
         self.bucket.available -= requested
-        context = ExecContext()
+        context = ExecContext(api_version=api_version)
         result = execute_sync(self.schema, document, context_value=context, variable_values=variables,
                               operation_name=operation_name)  # fmt: skip
         actual = cost.actual(result.data)
@@ -293,10 +297,11 @@ class ShopifyDialect:
         for single, root in SINGLE_FIELDS.items():
             query.fields[single].resolve = self._single(root)
         query.fields["currentBulkOperation"].resolve = lambda _root, _info, type="QUERY": self.bulk.current(type)
+        query.fields["bulkOperation"].resolve = lambda _root, info, id: self.bulk.by_id(id, info.context.api_version)
         mutation = schema.mutation_type
         assert mutation is not None
-        mutation.fields["bulkOperationRunQuery"].resolve = lambda _root, _info, query, groupObjects=None: self.bulk.run(
-            query
+        mutation.fields["bulkOperationRunQuery"].resolve = lambda _root, info, query, groupObjects=None: self.bulk.run(
+            query, info.context.api_version
         )
         for type_name, graphql_type in schema.type_map.items():
             if type_name in ("QueryRoot", "Mutation") or not isinstance(graphql_type, GraphQLObjectType):
@@ -305,6 +310,10 @@ class ShopifyDialect:
                 if get_named_type(definition.type).name.endswith("Connection"):
                     definition.resolve = _nested_connection(name)
         return schema
+
+    def close(self) -> None:
+        """Stop background work (bulk exports still running) when the emulator stops."""
+        self.bulk.stop()
 
     def index(self) -> payloads.ShopIndex:
         """Cross-stream lookups, rebuilt when the dataset changes."""

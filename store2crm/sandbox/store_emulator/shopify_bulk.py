@@ -42,6 +42,20 @@ JSONL_CONTENT_TYPE = "application/jsonl"
 # wait a fraction of a second, large enough that the per-batch GraphQL overhead stays small.
 EXPORT_BATCH = 100
 EXPORT_FAILURE_CODE = "INTERNAL_SERVER_ERROR"
+STOP_JOIN_SECONDS = 5.0  # how long stopping waits for an export thread to finish the batch it is in
+# shopify.dev bulk operations: one bulk query at a time per app and shop before API 2026-01, five from it on
+CONCURRENT_QUERIES_SINCE = "2026-01"
+CONCURRENT_QUERIES = 5
+
+
+def has_bulk_operation_by_id(api_version: str) -> bool:
+    """`bulkOperation(id:)` exists, and up to five bulk queries run at once, from API 2026-01 on."""
+    return api_version == "unstable" or api_version >= CONCURRENT_QUERIES_SINCE
+
+
+def concurrent_queries(api_version: str) -> int:
+    """Bulk query operations one app may run at once on one shop in `api_version`."""
+    return CONCURRENT_QUERIES if has_bulk_operation_by_id(api_version) else 1
 
 
 @dataclass
@@ -97,15 +111,26 @@ class BulkOperations:
         self.lock = lock
         self.base_url = ""
         self.operations: dict[str, BulkOperation] = {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     def _now(self) -> str:
         return self.clock().in_timezone("UTC").format("YYYY-MM-DDTHH:mm:ss[Z]")
 
-    def run(self, query: str) -> dict[str, Any]:
-        """`bulkOperationRunQuery`: validate the query and start its export in the background."""
-        latest = self._latest()
-        if latest is not None and latest.running:
-            message = f"A bulk query operation for this app and shop is already in progress: {_gid(latest)}."
+    @property
+    def stopping(self) -> bool:
+        """`stop` was called: exports end after the batch they are in."""
+        return self._stopping.is_set()
+
+    def run(self, query: str, api_version: str = "2025-10") -> dict[str, Any]:
+        """`bulkOperationRunQuery`: validate the query and start its export in the background.
+
+        Refused, as Shopify refuses it, while the app already runs as many bulk queries on the shop
+        as the API version allows (the message names the most recent one).
+        """
+        running = [operation for operation in self.operations.values() if operation.running]
+        if len(running) >= concurrent_queries(api_version):
+            message = f"A bulk query operation for this app and shop is already in progress: {_gid(running[-1])}."
             return {"bulkOperation": None, "userErrors": [{"field": None, "message": message, "code": None}]}
         try:
             document, root_key = self._validated(query)
@@ -123,21 +148,39 @@ class BulkOperations:
             polls_left=self.polls,
         )
         self.operations[str(operation.number)] = operation
-        threading.Thread(
+        thread = threading.Thread(
             target=self._export, args=(operation,), name=f"shopify-bulk-{operation.number}", daemon=True
-        ).start()
+        )
+        self._threads.append(thread)
+        thread.start()
         return {"bulkOperation": {**self._node(operation), "status": "CREATED", "url": None}, "userErrors": []}
 
     def current(self, kind: str) -> dict[str, Any] | None:
         """`currentBulkOperation`: each poll counts toward `bulk_polls`; the last one after the export completes it."""
         latest = self._latest() if kind == "QUERY" else None
-        if latest is None:
-            return None
-        if latest.polls_left > 0:
-            latest.polls_left -= 1
-        if not latest.running and latest.completed_at is None:
-            latest.completed_at = self._now()
-        return self._node(latest)
+        return None if latest is None else self._polled(latest)
+
+    def by_id(self, operation_id: str, api_version: str) -> dict[str, Any] | None:
+        """`bulkOperation(id:)` (API 2026-01+): polled like `currentBulkOperation`; None for an unknown id."""
+        if not has_bulk_operation_by_id(api_version):
+            raise GraphQLError("Field 'bulkOperation' doesn't exist on type 'QueryRoot'")
+        operation = self.operations.get(operation_id.rsplit("/", 1)[-1])
+        return None if operation is None else self._polled(operation)
+
+    def stop(self) -> None:
+        """Stop every export still running (each ends after its current batch) and wait for their threads."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(STOP_JOIN_SECONDS)
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+
+    def _polled(self, operation: BulkOperation) -> dict[str, Any]:
+        """Count one poll toward `bulk_polls`; the first poll after the export ended completes the operation."""
+        if operation.polls_left > 0:
+            operation.polls_left -= 1
+        if not operation.running and operation.completed_at is None:
+            operation.completed_at = self._now()
+        return self._node(operation)
 
     def download(self, number: str) -> Response:
         """The JSONL result file of a completed operation."""
@@ -182,10 +225,10 @@ class BulkOperations:
         return document, roots[0].alias.value if roots[0].alias else roots[0].name.value
 
     def _export(self, operation: BulkOperation) -> None:
-        """Export the whole connection, one batch of root nodes per hold of the store lock."""
+        """Export the whole connection, one batch of root nodes per hold of the store lock, until done or stopped."""
         after: str | None = None
         try:
-            while not operation.export_ended:
+            while not operation.export_ended and not self._stopping.is_set():
                 with self.lock:
                     after = self._export_batch(operation, after)
         except Exception:

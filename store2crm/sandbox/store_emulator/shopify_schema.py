@@ -194,7 +194,10 @@ def _query_root_sdl() -> str:
         for name, (node, sort) in _ROOT_FIELDS.items()
     ]
     singles = [f"  {node[0].lower()}{node[1:]}(id: ID!): {node}" for node in ROOT_CONNECTION_TYPES]
-    bulk = ["  currentBulkOperation(type: BulkOperationType = QUERY): BulkOperation"]
+    bulk = [
+        "  currentBulkOperation(type: BulkOperationType = QUERY): BulkOperation",
+        "  bulkOperation(id: ID!): BulkOperation",  # API 2026-01 and later (the dialect refuses it before)
+    ]
     return "type QueryRoot {\n" + "\n".join(fields + singles + bulk) + "\n}\n"
 
 
