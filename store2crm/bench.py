@@ -23,6 +23,7 @@ import requests
 from store2crm.demo import destination_config, source_config, write_private_json
 from store2crm.evaluate import load_dataset
 from store2crm.sandbox.crm_emulator import CrmEmulator
+from store2crm.sandbox.file_exports import FileExportStore, files_config
 from store2crm.sandbox.generator import generate
 from store2crm.sandbox.store_emulator import StoreEmulator
 
@@ -36,8 +37,12 @@ CRM_TIERS = {"hubspot": "starter", "salesforce": "enterprise"}
 # Share of the store changed before the incremental load, and the injected fault rate (issue 5).
 CRM_CHANGE_SHARE = 0.01
 CRM_FAULT_RATE = 0.05
-# Platforms with a store-emulator dialect (custom REST and file exports have none).
-EXTRACT_PLATFORMS = ("woocommerce", "shopify", "magento")
+# Every platform: custom REST reads the emulator's proprietary dialect with the example config (no code);
+# file exports are written into a folder by the sandbox's export job (no API calls to count).
+EXTRACT_PLATFORMS = ("woocommerce", "shopify", "magento", "custom_rest", "files")
+EXTRACT_DIALECTS = {"custom_rest": "proprietary"}
+# Rows per export file (a nightly ERP export writes files of thousands of rows, not dozens).
+EXPORT_ROWS_PER_FILE = 5_000
 # The generated stores sell to B2B companies, which Shopify offers on Plus plans only (api-facts.md), so the
 # Shopify store is a Plus store: a 1,000 points/s cost bucket. On a Standard bucket (100 points/s) the
 # company_contacts walk (9 companies a query, ~930 points requested and ~170 charged) waits ~1.7 s a query:
@@ -158,28 +163,44 @@ def run_cli(*args: str) -> ChildRun:
 
 
 def bench_extract(orders: int, platform: str, workdir: Path) -> dict[str, Any]:
-    """Extract a store of about `orders` orders, in `platform`'s emulator dialect, into an empty raw layer."""
+    """Extract a store of about `orders` orders, served as `platform` reads it, into an empty raw layer."""
     dataset = generate(seed=1, scale=max(100, orders * PEOPLE_PER_100K_ORDERS // 100_000))
-    with StoreEmulator(dataset, platform, dialect_options=EXTRACT_DIALECT_OPTIONS.get(platform)) as store:
-        config = write_private_json(workdir / f"source-{platform}.json", source_config(store))
-        warehouse = workdir / f"extract-{platform}.duckdb"
-        run = run_cli("extract", "--source-config", str(config), "--warehouse", str(warehouse))
-        calls = requests.get(f"{store.base_url}/_sandbox/stats", timeout=30).json()["total"]
+    warehouse = workdir / f"extract-{platform}.duckdb"
+    calls = None
+    if platform == "files":
+        folder = workdir / "exports"
+        FileExportStore(dataset, folder, rows_per_file=EXPORT_ROWS_PER_FILE).export_all()
+        run = _extract(files_config(folder), platform, warehouse, workdir)
+    else:
+        dialect = EXTRACT_DIALECTS.get(platform, platform)
+        with StoreEmulator(dataset, dialect, dialect_options=EXTRACT_DIALECT_OPTIONS.get(platform)) as store:
+            run = _extract(source_config(store), platform, warehouse, workdir)
+            calls = requests.get(f"{store.base_url}/_sandbox/stats", timeout=30).json()["total"]
+    records = _raw_records(warehouse)
+    row = {
+        "case": f"extract {platform} ({len(dataset.orders):,} orders)",
+        "records": records,
+        "records_per_s": records / run.seconds,
+        "cpu_s_per_100k": run.cpu_seconds / records * 100_000,
+    }
+    if calls is not None:
+        row["api_calls_per_1k"] = calls / records * 1000
+    return {**row, "peak_rss_mb": run.peak_rss_mb}
+
+
+def _extract(config: dict[str, Any], platform: str, warehouse: Path, workdir: Path) -> ChildRun:
+    path = write_private_json(workdir / f"source-{platform}.json", config)
+    return run_cli("extract", "--source-config", str(path), "--warehouse", str(warehouse))
+
+
+def _raw_records(warehouse: Path) -> int:
     with duckdb.connect(str(warehouse)) as db:
-        records = sum(
+        return sum(
             db.execute(f'SELECT count(*) FROM raw_store."{table}"').fetchone()[0]
             for (table,) in db.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw_store'"
             ).fetchall()
         )
-    return {
-        "case": f"extract {platform} ({len(dataset.orders):,} orders)",
-        "records": records,
-        "records_per_s": records / run.seconds,
-        "cpu_s_per_100k": run.cpu_seconds / records * 100_000,
-        "api_calls_per_1k": calls / records * 1000,
-        "peak_rss_mb": run.peak_rss_mb,
-    }
 
 
 def bench_transform_and_load(people: int, workdir: Path) -> list[dict[str, Any]]:
