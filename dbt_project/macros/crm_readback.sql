@@ -48,7 +48,7 @@
     {{ return(adapter.dispatch('type_json', 'store2crm')()) }}
 {%- endmacro %}
 
-{% macro default__type_json() -%}
+{% macro postgres__type_json() -%}
     jsonb
 {%- endmacro %}
 
@@ -62,7 +62,7 @@
 {% macro crm_version_rank() -%}
     row_number() over (
         partition by id, updated_at
-        order by _airbyte_extracted_at desc, _airbyte_raw_id desc
+        order by _airbyte_extracted_at desc nulls last, _airbyte_raw_id desc nulls last
     )
 {%- endmacro %}
 

@@ -62,7 +62,7 @@
     {{ return(adapter.dispatch('sortable_timestamp', 'store2crm')(column)) }}
 {%- endmacro %}
 
-{% macro default__sortable_timestamp(column) -%}
+{% macro postgres__sortable_timestamp(column) -%}
     coalesce(
         to_char({{ column }} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
         '9999-12-31T23:59:59.999999'
@@ -95,22 +95,111 @@
     )
 {%- endmacro %}
 
-{#- Similarity of two strings in [0, 1] (1 = equal). DuckDB: Jaro-Winkler, which forgives
-    the swapped and dropped letters of typed names. Elsewhere: 1 - Levenshtein distance /
-    longer length (PostgreSQL: needs the fuzzystrmatch extension). -#}
+{#- Similarity of two strings in [0, 1] (1 = equal; 0 when either is empty): Jaro-Winkler, which
+    forgives the swapped and dropped letters of typed names. DuckDB has it built in
+    (jaro_winkler_similarity); PostgreSQL has no Jaro-Winkler (fuzzystrmatch has levenshtein,
+    soundex, metaphone), so `create_string_similarity_function()` (an on-run-start hook) creates
+    `<target schema>.store2crm_jaro_winkler`, the same measure computed the same way, so both
+    engines take the same match decisions (DECISIONLOG.md "Running on PostgreSQL"). -#}
 {% macro string_similarity(left, right) -%}
     {{ return(adapter.dispatch('string_similarity', 'store2crm')(left, right)) }}
 {%- endmacro %}
 
-{% macro default__string_similarity(left, right) -%}
-    (
-        1.0 - cast(levenshtein({{ left }}, {{ right }}) as {{ dbt.type_float() }})
-        / greatest({{ dbt.length(left) }}, {{ dbt.length(right) }}, 1)
-    )
-{%- endmacro %}
-
 {% macro duckdb__string_similarity(left, right) -%}
     jaro_winkler_similarity({{ left }}, {{ right }})
+{%- endmacro %}
+
+{% macro postgres__string_similarity(left, right) -%}
+    {{ target.schema }}.store2crm_jaro_winkler({{ left }}, {{ right }})
+{%- endmacro %}
+
+{#- on-run-start hook (dbt_project.yml): creates what string_similarity() calls where the engine
+    lacks it. DuckDB: nothing to create (a no-op statement). -#}
+{% macro create_string_similarity_function() -%}
+    {{ return(adapter.dispatch('create_string_similarity_function', 'store2crm')()) }}
+{%- endmacro %}
+
+{% macro duckdb__create_string_similarity_function() -%}
+    select 1 as nothing_to_create
+{%- endmacro %}
+
+{#- Jaro-Winkler as DuckDB computes it, character by character (not byte by byte): matches are
+    equal characters at most max(length) / 2 - 1 positions apart, each character of the second
+    string taking the first unmatched equal character of the first string in its window;
+    transpositions = half the matched pairs out of order (rounded down);
+    jaro = (m / |a| + m / |b| + (m - t) / m) / 3; when jaro > 0.7 it gains
+    0.1 * (common prefix, at most 4) * (1 - jaro). Null when either is null, 0 when either is
+    empty. Immutable and strict, so the planner may fold it and skips it on nulls. -#}
+{% macro postgres__create_string_similarity_function() -%}
+    create schema if not exists {{ target.schema }};
+    create or replace function {{ target.schema }}.store2crm_jaro_winkler(left_text text, right_text text)
+    returns double precision
+    language plpgsql immutable strict parallel safe
+    as $body$
+    declare
+        left_chars text[] := string_to_array(left_text, null);
+        right_chars text[] := string_to_array(right_text, null);
+        left_length integer := char_length(left_text);
+        right_length integer := char_length(right_text);
+        left_matched boolean[];
+        right_matched boolean[];
+        window_size integer;
+        matches integer := 0;
+        transpositions integer := 0;
+        prefix integer := 0;
+        left_position integer;
+        right_position integer;
+        jaro double precision;
+    begin
+        if left_length = 0 or right_length = 0 then
+            return 0.0;
+        end if;
+        window_size := greatest(greatest(left_length, right_length) / 2 - 1, 0);
+        left_matched := array_fill(false, array[left_length]);
+        right_matched := array_fill(false, array[right_length]);
+        for right_position in 1 .. right_length loop
+            for left_position in greatest(1, right_position - window_size)
+                .. least(left_length, right_position + window_size) loop
+                if not left_matched[left_position]
+                    and left_chars[left_position] = right_chars[right_position] then
+                    left_matched[left_position] := true;
+                    right_matched[right_position] := true;
+                    matches := matches + 1;
+                    exit;
+                end if;
+            end loop;
+        end loop;
+        if matches = 0 then
+            return 0.0;
+        end if;
+        left_position := 1;
+        for right_position in 1 .. right_length loop
+            if right_matched[right_position] then
+                while not left_matched[left_position] loop
+                    left_position := left_position + 1;
+                end loop;
+                if left_chars[left_position] <> right_chars[right_position] then
+                    transpositions := transpositions + 1;
+                end if;
+                left_position := left_position + 1;
+            end if;
+        end loop;
+        transpositions := transpositions / 2;
+        jaro := (
+            cast(matches as double precision) / left_length
+            + cast(matches as double precision) / right_length
+            + cast(matches - transpositions as double precision) / matches
+        ) / cast(3 as double precision);
+        if jaro > cast(0.7 as double precision) then
+            while prefix < least(left_length, right_length, 4)
+                and left_chars[prefix + 1] = right_chars[prefix + 1] loop
+                prefix := prefix + 1;
+            end loop;
+            jaro := jaro + prefix * cast(0.1 as double precision) * (1.0 - jaro);
+        end if;
+        return jaro;
+    end;
+    $body$
 {%- endmacro %}
 
 {#- The keyword(s) that open a CTE body the engine must compute once and keep (each
@@ -125,9 +214,10 @@
 {%- endmacro %}
 
 {#- A name or address line for comparison: lower-cased, trimmed, runs of spaces made one;
-    empty means null. -#}
+    empty means null. The whitespace class is spelled out: `\s` differs between DuckDB's RE2 and
+    PostgreSQL's regex engine (vertical tab, locale-dependent spaces). -#}
 {% macro normalize_name(column) -%}
-    nullif(trim(regexp_replace(lower({{ column }}), '\s+', ' ', 'g')), '')
+    nullif(trim(regexp_replace(lower({{ column }}), '[ \t\n\r\f]+', ' ', 'g')), '')
 {%- endmacro %}
 
 {#- The keyword(s) that open a CTE body the engine must inline into each query that reads it

@@ -5,8 +5,8 @@
         partition by platform, store_id, id
         order by
             {{ cursor_field }} desc nulls last,
-            _airbyte_extracted_at desc,
-            _airbyte_raw_id desc
+            _airbyte_extracted_at desc nulls last,
+            _airbyte_raw_id desc nulls last
     )
 {%- endmacro %}
 

@@ -165,7 +165,7 @@ ranked as (
             partition by person_id
             order by
                 case matched_on when 'external_id' then 1 else 2 end asc,
-                crm_updated_at desc,
+                crm_updated_at desc nulls last,
                 crm_contact_id asc
         ) as contact_rank
     from matched

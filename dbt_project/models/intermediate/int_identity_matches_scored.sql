@@ -78,11 +78,19 @@ final as (
         matched_profile_key,
         block_key,
 
-        -- numerics
-        round(cast(first_name_similarity as {{ dbt.type_numeric() }}), 4) as first_name_similarity,
-        round(cast(last_name_similarity as {{ dbt.type_numeric() }}), 4) as last_name_similarity,
-        round(cast(address_similarity as {{ dbt.type_numeric() }}), 4) as address_similarity,
-        round(cast(match_score as {{ dbt.type_numeric() }}), 4) as match_score,
+        -- numerics (decimal(28, 4) spelled out: PostgreSQL's round() drops the scale)
+        cast(
+            round(cast(first_name_similarity as {{ dbt.type_numeric() }}), 4) as decimal(28, 4)
+        ) as first_name_similarity,
+        cast(
+            round(cast(last_name_similarity as {{ dbt.type_numeric() }}), 4) as decimal(28, 4)
+        ) as last_name_similarity,
+        cast(
+            round(cast(address_similarity as {{ dbt.type_numeric() }}), 4) as decimal(28, 4)
+        ) as address_similarity,
+        cast(
+            round(cast(match_score as {{ dbt.type_numeric() }}), 4) as decimal(28, 4)
+        ) as match_score,
 
         -- booleans
         is_birthdate_equal,

@@ -56,7 +56,9 @@ positions as (
         ancestors.company_key,
         max(case when ancestors.is_root_ancestor then ancestors.ancestor_company_key end) as root_company_key,
         max(case when ancestors.is_root_ancestor then ancestors.levels_up end) as hierarchy_depth,
-        {{ dbt.listagg('parents.company_name', "' > '", 'order by ancestors.levels_up desc') }} as hierarchy_path
+        {{ dbt.listagg(
+            'parents.company_name', "' > '", 'order by ancestors.levels_up desc nulls last'
+        ) }} as hierarchy_path
     from ancestors
     inner join companies as parents on ancestors.ancestor_company_key = parents.company_key
     group by ancestors.company_key

@@ -56,7 +56,7 @@ ranked as (
         category_spend
         / nullif(sum(category_spend) over (partition by person_id), 0) as spend_share,
         row_number() over (
-            partition by person_id order by category_spend desc, count_orders desc, category asc
+            partition by person_id order by category_spend desc nulls last, count_orders desc nulls last, category asc
         ) as affinity_rank
     from category_spend
 

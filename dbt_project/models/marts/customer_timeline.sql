@@ -236,7 +236,7 @@ select
     null as event_category,
     null as event_status,
     null as currency,
-    null as amount,
+    cast(null as {{ dbt.type_numeric() }}) as amount,
     null as occurred_at,
     null as source_updated_at,
     {{ run_marker() }} as transformed_at

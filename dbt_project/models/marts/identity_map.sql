@@ -149,7 +149,7 @@ best_match as (
 
     select
         record_key,
-        {{ first_non_null('match_evidence', 'match_score desc, link_key') }} as match_evidence
+        {{ first_non_null('match_evidence', 'match_score desc nulls last, link_key') }} as match_evidence
     from record_shared_links
     where link_type = 'name_address'
     group by record_key

@@ -24,7 +24,7 @@ ranked as (
         percent_rank() over (order by last_order_at) as recency_rank,
         percent_rank() over (order by count_orders) as frequency_rank,
         percent_rank() over (order by total_revenue) as monetary_rank,
-        percent_rank() over (order by total_revenue desc) as spend_rank_share
+        percent_rank() over (order by total_revenue desc nulls last) as spend_rank_share
     from features
 
 ),
