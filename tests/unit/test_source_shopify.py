@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -257,6 +258,22 @@ def test_throttle_waits_for_the_bucket_to_hold_the_query_cost():
         "extensions": {"cost": {"requestedQueryCost": 900, "throttleStatus": status}},
     }
     assert throttle.throttled_wait(throttled) == pytest.approx(6.0)
+
+
+def test_until_the_first_answer_reports_the_bucket_one_query_is_out_at_a_time():
+    throttle = shopify.CostThrottle(sleep=lambda _: None, clock=lambda: 0.0, logger=logging.getLogger("t"))
+    throttle.wait_for("orders")  # the first query goes at once
+    second_may_go = threading.Event()
+    second = threading.Thread(target=lambda: (throttle.wait_for("customers"), second_may_go.set()))
+    second.start()
+    try:
+        assert not second_may_go.wait(0.3), "a second query went out before the bucket level was known"
+        status = {"currentlyAvailable": 1900, "maximumAvailable": 2000.0, "restoreRate": 100.0}
+        throttle.observe({"extensions": {"cost": {"requestedQueryCost": 12, "throttleStatus": status}}})
+        assert second_may_go.wait(10)
+    finally:
+        throttle.observe({})
+        second.join(10)
 
 
 def response(status: int, body: object, headers: dict | None = None) -> requests.Response:

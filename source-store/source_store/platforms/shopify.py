@@ -38,6 +38,8 @@ DEFAULT_API_VERSION = "2025-10"
 API_VERSION_RE = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")  # shopify.dev: quarterly versions
 MAX_FIRST = 250  # shopify.dev GraphQL pagination: "first" cannot exceed 250
 SINGLE_QUERY_MAX_COST = 1000  # shopify.dev rate limits: a single query may cost at most 1000 points
+# Longest a query waits for the first answer to say how full the cost bucket is (seconds, real time).
+FIRST_ANSWER_WAIT_S = 30.0
 MIN_THROTTLE_WAIT_SECONDS = 1.0
 DEFAULT_BULK_POLL_SECONDS = 5.0
 BULK_QUERIES_PER_SHOP = (
@@ -135,7 +137,8 @@ class CostThrottle:
     bucket (the last reported level, refilled since, less what other threads reserved and have
     not yet seen answered) and computes its wait; the sleep happens outside the lock. A thread
     has at most one query in flight, so its reservation is released when its answer is observed
-    (or replaced by its next one, should an answer never come).
+    (or replaced by its next one, should an answer never come). Until the first answer reports the
+    bucket, one query is out at a time: the bucket may already be drained by another app.
     """
 
     sleep: Sleep
@@ -149,13 +152,13 @@ class CostThrottle:
     throttled: int = 0
     costs: dict[str, int] = field(default_factory=dict)
     reserved: dict[int, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _answered: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     def observe(self, body: Any, operation: str | None = None) -> Mapping[str, Any]:
         """Take `extensions.cost` from a response body (and remember `operation`'s cost); returns it ({} if absent)."""
         cost = ((body or {}).get("extensions") or {}).get("cost") or {} if isinstance(body, Mapping) else {}
         status = cost.get("throttleStatus") or {}
-        with self._lock:
+        with self._answered:
             # The level was measured when Shopify ran the query, before now: refilling from now under-counts
             # (the safe side), and the answered query's reservation is released.
             self.reserved.pop(threading.get_ident(), None)
@@ -166,6 +169,7 @@ class CostThrottle:
                 self.maximum = float(status.get("maximumAvailable") or self.available)
                 self.restore_rate = float(status["restoreRate"])
                 self.observed_at = self.clock()
+            self._answered.notify_all()
         return cost
 
     def wait_for(self, operation: str) -> None:
@@ -180,13 +184,19 @@ class CostThrottle:
 
     def _reserve(self, operation: str) -> tuple[float, float, int]:
         """Under the lock: (seconds to wait, points the bucket is estimated to hold, points reserved)."""
-        with self._lock:
+        with self._answered:
             # A query not sent before is assumed to cost the most any single query may cost.
             needed = self.costs.get(operation, SINGLE_QUERY_MAX_COST)
             me = threading.get_ident()
             self.reserved.pop(me, None)
+            if self.restore_rate is None and self.reserved:
+                # Nothing known of the bucket yet and a query is out: its answer will tell (another
+                # app may have drained the bucket). A first query that never answers blocks no one for long.
+                self._answered.wait_for(
+                    lambda: self.restore_rate is not None or not self.reserved, timeout=FIRST_ANSWER_WAIT_S
+                )
             if self.available is None or not self.restore_rate:
-                self.reserved[me] = needed  # nothing known yet: the first queries go at once
+                self.reserved[me] = needed  # nothing known yet: the first query goes at once
                 return 0.0, 0.0, needed
             available = self._estimate() - sum(self.reserved.values())
             self.reserved[me] = needed
@@ -203,7 +213,7 @@ class CostThrottle:
     def throttled_wait(self, body: Any) -> float:
         """Seconds until a THROTTLED query fits in the bucket (at least a second)."""
         cost = self.observe(body)
-        with self._lock:
+        with self._answered:
             self.throttled += 1
             requested = cost.get("requestedQueryCost")
             if requested is None or self.available is None or not self.restore_rate:
