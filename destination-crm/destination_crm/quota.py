@@ -12,6 +12,8 @@ import requests
 from destination_crm.http import Sleep
 
 Seconds = Callable[[], float]
+# Seconds a call may take to reach the CRM, whose rolling window counts it from its arrival.
+ADMISSION_MARGIN_S = 0.2
 
 
 class BudgetExhausted(Exception):
@@ -31,31 +33,37 @@ class RateHeaders:
 class BurstLimiter:
     """Waits before a call that the rolling window would refuse, so a normal run meets no 429.
 
-    The window's size and what is left of it come from the CRM's headers on every answer; between
-    answers the limiter counts its own calls, and when none are left it sleeps until its oldest
-    call in the window ages out (a whole window when it made none: another client used them).
+    The window's size and what was left of it come from the CRM's headers on every answer. Between
+    answers the limiter counts its own calls, and credits back those that have aged out of the
+    window since that answer (the CRM counted them). With nothing left it sleeps until the next of
+    its calls ages out, or, when it made none, until the reported window has turned over (another
+    client used the calls). `margin` covers the time a call takes to reach the CRM, which starts
+    its window later than we record it.
     """
 
-    def __init__(self, *, clock: Seconds, sleep: Sleep, default_interval: float) -> None:
+    def __init__(
+        self, *, clock: Seconds, sleep: Sleep, default_interval: float, margin: float = ADMISSION_MARGIN_S
+    ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._interval = default_interval
+        self._margin = margin
         self._calls: deque[float] = deque()
         self._remaining: int | None = None
+        self._reported_at = 0.0
         self._since_report = 0
         self.waited = 0.0
 
     def before_call(self) -> None:
         """Sleep as long as the window needs to admit one more call."""
         now = self._clock()
-        while self._calls and self._calls[0] <= now - self._interval:
+        while self._calls and self._calls[0] <= now - 2 * self._interval:
             self._calls.popleft()
-        if self._remaining is not None and self._remaining - self._since_report <= 0:
-            wait = self._calls[0] + self._interval - now if self._calls else self._interval
+        if self._free_slots(now) <= 0:
+            wait = self._next_release() - now
             if wait > 0:
                 self._sleep(wait)
                 self.waited += wait
-            self._remaining = None  # one slot has freed at least; the next answer says how many
             now = self._clock()
         self._calls.append(now)
         self._since_report += 1
@@ -66,7 +74,25 @@ class BurstLimiter:
             self._interval = interval_seconds
         if remaining is not None:
             self._remaining = remaining
+            self._reported_at = self._clock()
             self._since_report = 0
+
+    def _free_slots(self, now: float) -> int:
+        """Calls the window holds for us at `now`: the last report, less our calls since, plus what aged out."""
+        if self._remaining is None or now >= self._reported_at + self._interval + self._margin:
+            return 1  # nothing reported, or the reported window has turned over since
+        aged_out = sum(1 for call in self._counted_calls() if call <= now - self._interval - self._margin)
+        return self._remaining - self._since_report + aged_out
+
+    def _next_release(self) -> float:
+        """When the next call the last report counted ages out (or the reported window turns over)."""
+        release = self._reported_at + self._interval
+        counted = [call for call in self._counted_calls() if call + self._interval > self._clock() - self._margin]
+        return min([release, *(call + self._interval for call in counted)]) + self._margin
+
+    def _counted_calls(self) -> list[float]:
+        """Our calls inside the window the last report described."""
+        return [call for call in self._calls if self._reported_at - self._interval < call <= self._reported_at]
 
 
 class DailyBudget:

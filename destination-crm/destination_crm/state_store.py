@@ -91,6 +91,10 @@ QUEUED = "queued"
 DEFERRED = "deferred"
 DEAD = "dead"
 LINK_KEY = ("from_stream", "from_external_id", "to_stream", "to_external_id", "type_id")
+# Columns (attribute: DuckDB type) written set-wise from parallel lists: one statement per batch, not per row.
+OBJECT_KEY_COLUMNS = {"stream": "VARCHAR", "external_id": "VARCHAR"}
+OBJECT_COLUMNS = {**OBJECT_KEY_COLUMNS, "crm_id": "VARCHAR", "content_hash": "VARCHAR"}
+LINK_COLUMNS = {name: "INTEGER" if name == "type_id" else "VARCHAR" for name in LINK_KEY}
 
 Clock = Callable[[], datetime]
 
@@ -230,27 +234,30 @@ class StateStore:
             return
         if self.before_remember is not None:
             self.before_remember()
+        objects = list({(a.stream, a.external_id): a for a in accepted}.values())  # the last acceptance wins
+        links = list(dict.fromkeys(link for a in objects for link in a.links))
         now = self._now()
-        rows = [[target, a.stream, a.external_id, a.crm_id, a.content_hash, now] for a in accepted]
-        links = [[target, *(getattr(link, k) for k in LINK_KEY), 0, now] for a in accepted for link in a.links]
         with self._transaction():
-            self._connection.executemany(
-                "INSERT INTO synced_objects VALUES (?, ?, ?, ?, ?, ?) "
+            self._connection.execute(
+                f"INSERT INTO synced_objects SELECT $target, stream, external_id, crm_id, content_hash, $now "
+                f"FROM {zipped(OBJECT_COLUMNS)} "
                 "ON CONFLICT (target, stream, external_id) DO UPDATE SET "
                 "crm_id = excluded.crm_id, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
-                rows,
+                {"target": target, "now": now, **columns_of(objects, OBJECT_COLUMNS)},
             )
-            self._connection.executemany(
-                "DELETE FROM retry_queue WHERE target = ? AND stream = ? AND external_id = ?",
-                [[target, a.stream, a.external_id] for a in accepted],
+            self._connection.execute(
+                f"DELETE FROM retry_queue USING {zipped(OBJECT_KEY_COLUMNS)} AS accepted "
+                "WHERE retry_queue.target = $target AND retry_queue.stream = accepted.stream "
+                "AND retry_queue.external_id = accepted.external_id",
+                {"target": target, **columns_of(objects, OBJECT_KEY_COLUMNS)},
             )
             if links:
                 # Only links the CRM does not hold yet: an unchanged link costs no call.
-                self._connection.executemany(
-                    "INSERT INTO pending_links SELECT $1, $2, $3, $4, $5, $6, $7, $8, NULL WHERE NOT EXISTS ("
-                    "SELECT 1 FROM synced_links WHERE target = $1 AND from_stream = $2 AND from_external_id = $3 "
-                    "AND to_stream = $4 AND to_external_id = $5 AND type_id = $6) ON CONFLICT DO NOTHING",
-                    links,
+                self._connection.execute(
+                    f"INSERT INTO pending_links SELECT $target, {', '.join(LINK_KEY)}, 0, $now, NULL "
+                    f"FROM {zipped(LINK_COLUMNS)} AS new WHERE NOT EXISTS (SELECT 1 FROM synced_links AS held "
+                    f"WHERE held.target = $target AND {same_link('held', 'new')}) ON CONFLICT DO NOTHING",
+                    {"target": target, "now": now, **columns_of(links, LINK_COLUMNS)},
                 )
 
     # -- retry queue and dead letters -------------------------------------------------------------
@@ -386,15 +393,20 @@ class StateStore:
     def links_done(self, target: str, created: list[Link], failed: list[tuple[Link, str, datetime]]) -> None:
         """Move created links to synced_links; reschedule failed ones with their error."""
         now = self._now()
+        created = list(dict.fromkeys(created))
         with self._transaction():
-            for link in created:
-                key = [target, *(getattr(link, k) for k in LINK_KEY)]
+            if created:
+                parameters = {"target": target, **columns_of(created, LINK_COLUMNS)}
                 self._connection.execute(
-                    "DELETE FROM pending_links WHERE target = ? AND from_stream = ? AND from_external_id = ? "
-                    "AND to_stream = ? AND to_external_id = ? AND type_id = ?",
-                    key,
+                    f"DELETE FROM pending_links USING {zipped(LINK_COLUMNS)} AS done "
+                    f"WHERE pending_links.target = $target AND {same_link('pending_links', 'done')}",
+                    parameters,
                 )
-                self._connection.execute("INSERT OR IGNORE INTO synced_links VALUES (?, ?, ?, ?, ?, ?, ?)", [*key, now])
+                self._connection.execute(
+                    f"INSERT OR IGNORE INTO synced_links SELECT $target, {', '.join(LINK_KEY)}, $now "
+                    f"FROM {zipped(LINK_COLUMNS)}",
+                    {**parameters, "now": now},
+                )
             for link, error, retry_at in failed:
                 self._connection.execute(
                     "UPDATE pending_links SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
@@ -467,6 +479,21 @@ class StateStore:
             self._connection.rollback()
             raise
         self._connection.commit()
+
+
+def zipped(columns: dict[str, str]) -> str:
+    """A relation of the list parameters named after `columns`, unnested side by side into rows."""
+    return "(SELECT " + ", ".join(f"unnest(${name}::{kind}[]) AS {name}" for name, kind in columns.items()) + ")"
+
+
+def columns_of(items: list[object], columns: dict[str, str]) -> dict[str, list[object]]:
+    """The parameters of `zipped(columns)`: one list per column, read from the items' attributes."""
+    return {name: [getattr(item, name) for item in items] for name in columns}
+
+
+def same_link(left: str, right: str) -> str:
+    """SQL matching two relations' link keys."""
+    return " AND ".join(f"{left}.{name} = {right}.{name}" for name in LINK_KEY)
 
 
 QUEUE_SELECT = (

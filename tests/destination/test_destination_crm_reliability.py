@@ -18,6 +18,7 @@ from destination_messages import TOKEN, catalog, company, contact, deal, sync_me
 
 from destination_crm import DestinationCrm
 from destination_crm.destination import SUMMARY_PREFIX
+from destination_crm.quota import ADMISSION_MARGIN_S, BurstLimiter
 from store2crm.cli import main
 from store2crm.sandbox.crm_emulator import CrmEmulator
 
@@ -289,7 +290,31 @@ def test_the_burst_limiter_keeps_inside_the_rolling_window_without_a_429(clock, 
         counts = summary(run(config, sync_messages(companies=0, contacts=300, deals=0), clock))
         assert counts["created"] == 300
         assert crm.call_count(status=429) == 0
-        assert clock.slept and max(clock.slept) <= 10.0
+        assert clock.slept and max(clock.slept) <= 10.0 + ADMISSION_MARGIN_S + 1e-3  # float timestamps
+
+
+def test_the_burst_limiter_credits_calls_that_aged_out_and_ignores_a_report_of_a_past_window():
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = BurstLimiter(clock=lambda: now[0], sleep=sleep, default_interval=10.0, margin=0.0)
+    for second in range(5):  # five calls a second apart; the CRM then says the window is full
+        now[0] = float(second)
+        limiter.before_call()
+    limiter.after_response(remaining=0, interval_seconds=10.0)
+    now[0] = 10.5  # the call made at 0 s has aged out: one call may go at once
+    limiter.before_call()
+    assert slept == []
+    limiter.before_call()  # the next frees when the call made at 1 s ages out
+    assert slept == [0.5]
+    limiter.after_response(remaining=0, interval_seconds=10.0)  # a 429's report...
+    now[0] += 30.0  # ...followed by a long wait elsewhere: that window is long gone
+    limiter.before_call()
+    assert slept == [0.5]
 
 
 # -- field ownership (over-quota runs and owned fields are in test_crm_suite.py, for every CRM) -----------
