@@ -12,7 +12,9 @@ read, and again while a read is going on when the store changes mid-read).
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from source_store import SourceStore
 from store2crm.sandbox.file_exports import FileExportStore, files_config
 from store2crm.sandbox.generator import Dataset, generate
 from store2crm.sandbox.store_emulator import StoreEmulator
+from store2crm.sandbox.store_emulator.emulator import SANDBOX_PREFIX
 from store2crm.sandbox.store_emulator.proprietary_config import custom_rest_config
 
 TOKEN = "shpat_sandbox_0123456789"  # Shopify access token / Magento integration token of the emulator
@@ -46,6 +49,7 @@ class PlatformCase:
     snapshot: tuple[str, ...] = ()  # streams without a cursor (full refresh only)
     throttle_has_retry_after: bool = True  # a throttled answer says how long to wait (Shopify: its cost bucket)
     no_http: str | None = None  # why HTTP faults (429 storms, 5xx, Retry-After) cannot apply, if they cannot
+    state_mid_stream: bool = False  # STATE inside a stream (custom REST: per date window), so a resume asks for less
 
     @property
     def dialect(self) -> str:
@@ -65,7 +69,7 @@ CASES = {
     "woocommerce": PlatformCase("woocommerce", ALL),
     "shopify": PlatformCase("shopify", NO_EVENTS, throttle_has_retry_after=False),
     "magento": PlatformCase("magento", NO_EVENTS, snapshot=("companies",)),
-    "custom_rest": PlatformCase("custom_rest", ALL, backend="proprietary"),
+    "custom_rest": PlatformCase("custom_rest", ALL, backend="proprietary", state_mid_stream=True),
     "files": PlatformCase(
         "files",
         ALL,
@@ -261,6 +265,13 @@ def last_states(messages: list[Any]) -> dict[str, dict[str, Any]]:
     return states
 
 
+def api_requests(store: Store) -> int:
+    """API requests the emulator has answered so far (its sandbox stats, less the sandbox's own calls)."""
+    with urllib.request.urlopen(f"{store.emulator.base_url}/_sandbox/stats") as answer:
+        requests = json.load(answer)["requests"]
+    return sum(count for path, count in requests.items() if not path.startswith(SANDBOX_PREFIX))
+
+
 def expected_ids(store: Store, stream: str) -> list[str]:
     """Ids the platform should emit for a stream of the dataset.
 
@@ -338,6 +349,7 @@ def test_state_in_the_future_returns_nothing(store: Store) -> None:
 def test_resume_from_the_last_state_before_a_cut_loses_nothing(store: Store, cut_share: float) -> None:
     streams = tuple(s for s in ("orders", "customers", "products", "abandoned_checkouts") if s in store.case.streams)
     messages = store.read(*streams, page_size=10).records_and_state_messages
+    full_requests = api_requests(store) if store.case.state_mid_stream else 0
     cut = int(len(messages) * cut_share)
     before = messages[:cut]
     seen = {(m.record.stream, m.record.data["id"]) for m in before if m.type == Type.RECORD}
@@ -346,6 +358,21 @@ def test_resume_from_the_last_state_before_a_cut_loses_nothing(store: Store, cut
     seen |= {(m.record.stream, m.record.data["id"]) for m in resumed.records}
     for stream in streams:
         assert {i for s, i in seen if s == stream} == set(expected_ids(store, stream)), stream
+    if store.case.state_mid_stream:
+        assert_resumed_from_the_checkpoint(
+            store, last_states(before), api_requests(store) - full_requests, full_requests
+        )
+
+
+def assert_resumed_from_the_checkpoint(
+    store: Store, states: Mapping[str, Mapping[str, Any]], resumed_requests: int, full_requests: int
+) -> None:
+    """A resume from a STATE past the start does not read its stream again from the start: fewer requests."""
+    start = store.config["start_date"]
+    if any((state.get("updated_at") or "") > start for state in states.values()):
+        assert resumed_requests < full_requests, (states, resumed_requests, full_requests)
+    else:
+        assert resumed_requests <= full_requests, (states, resumed_requests, full_requests)
 
 
 def test_a_429_storm_and_server_errors_are_waited_out(http_store: Store) -> None:

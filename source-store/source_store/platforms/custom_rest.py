@@ -16,11 +16,12 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 
+from airbyte_cdk.sources.declarative.interpolation.macros import duration as cdk_duration
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 
 from source_store.changes import CHANGES_KEY, nulled
@@ -37,6 +38,8 @@ PAGINATION_KINDS = ("page_number", "offset", "cursor", "link_header", "none")
 RULE_KEYS = frozenset({"path", "cast", "date_format", "cents", "join", "separator", "value", "each"})
 READ_UNTIL = "read_until"  # runtime config key: the injected clock's present, the upper bound of every read
 RETRY_AFTER_HEADER = "Retry-After"
+# The windowed cursor's unit (the state keeps whole seconds): a window ends one unit before the next one starts.
+GRANULARITY, GRANULARITY_ISO = timedelta(seconds=1), "PT1S"
 
 
 def streams(config: StoreConfig, *, sleep: Sleep = REAL_SLEEP, clock: Clock = REAL_CLOCK) -> list[Any]:
@@ -204,7 +207,10 @@ def _stream(
     cursor = spec.get("cursor")
     if cursor:
         stream["incremental_sync"] = _cursor(cursor, cursor_field, config, where)
-        requester["request_parameters"][cursor["param"]] = _lower_bound(cursor.get("format", CANONICAL_FORMAT))
+        request_format = cursor.get("format", CANONICAL_FORMAT)
+        requester["request_parameters"][cursor["param"]] = _lower_bound(request_format)
+        if cursor.get("end_param"):
+            requester["request_parameters"][cursor["end_param"]] = _upper_bound(request_format)
     return stream
 
 
@@ -288,6 +294,7 @@ def _cursor(cursor: Mapping[str, Any], cursor_field: str, config: StoreConfig, w
     request_format = str(cursor.get("format", CANONICAL_FORMAT))
     if "'" in request_format or "{" in request_format:
         raise ConfigError(f"{where}.cursor.format must be a strftime pattern without quotes or braces")
+    step = _window_step(cursor, f"{where}.cursor")
     lookback = int(config.lookback.total_seconds())
     model: dict[str, Any] = {
         "type": "DatetimeBasedCursor",
@@ -308,7 +315,46 @@ def _cursor(cursor: Mapping[str, Any], cursor_field: str, config: StoreConfig, w
     }
     if lookback:
         model["lookback_window"] = f"PT{lookback}S"
+    if step:
+        model["step"] = step
+        model["cursor_granularity"] = GRANULARITY_ISO
     return model
+
+
+def _window_step(cursor: Mapping[str, Any], where: str) -> str | None:
+    """The validated `step` (ISO 8601 duration) of a windowed cursor, or None for one window up to the read's start.
+
+    Windows need both `end_param` (the API's upper-bound filter) and `step`: without an upper
+    bound every window would read up to the present, so only one window is made.
+    """
+    end_param, step = cursor.get("end_param"), cursor.get("step")
+    if end_param is None and step is None:
+        return None
+    if not isinstance(end_param, str) or not end_param.strip():
+        raise ConfigError(
+            f"{where}.step needs {where}.end_param: name the API's upper-bound filter (e.g. updated_before), "
+            "or remove step to read the stream as one window"
+        )
+    if end_param == cursor.get("param"):
+        raise ConfigError(f"{where}.end_param must differ from {where}.param (the lower bound)")
+    if step is None:
+        raise ConfigError(f"{where}.end_param needs {where}.step: the window size as an ISO 8601 duration, e.g. P30D")
+    length = _duration(step)
+    if length < GRANULARITY or length % GRANULARITY:
+        raise ConfigError(
+            f"{where}.step must be an ISO 8601 duration of whole seconds, at least one, in weeks, days, hours, "
+            f"minutes or seconds (e.g. P30D or PT12H), not {step!r}"
+        )
+    return str(step)
+
+
+def _duration(text: Any) -> timedelta:
+    """An ISO 8601 duration as the CDK parses `step`; zero when not one (months and years have no fixed length)."""
+    try:
+        parsed = cdk_duration(str(text))
+    except ValueError:  # isodate's ISO8601Error is a ValueError
+        return timedelta(0)
+    return parsed if isinstance(parsed, timedelta) else timedelta(0)
 
 
 def _lower_bound(request_format: str) -> str:
@@ -316,6 +362,23 @@ def _lower_bound(request_format: str) -> str:
     return (
         "{{ format_datetime(stream_interval.start_time, '" + request_format + "') "
         "if stream_interval and stream_interval.start_time else None }}"
+    )
+
+
+def _upper_bound(request_format: str) -> str:
+    """The upper-bound parameter: the window's end plus one unit (the next window's start), in the API's format.
+
+    Windows are `[start, end]` with `end` one unit before the next window's start, so an
+    exclusive filter (`before`) given the next start reads every record once, and an inclusive one
+    (`at or before`) reads records exactly on a boundary twice (staging dedupes on id). A format
+    coarser than seconds truncates both bounds alike, so windows still meet.
+    """
+    return (
+        "{{ format_datetime(str_to_datetime(stream_interval.end_time) + duration('"
+        + GRANULARITY_ISO
+        + "'), '"
+        + request_format
+        + "') if stream_interval and stream_interval.end_time else None }}"
     )
 
 

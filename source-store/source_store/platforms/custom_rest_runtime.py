@@ -13,6 +13,9 @@ read loop:
   into `extra._changes` are copied onto the RECORD message's `meta.changes` (what Destinations V2
   land in `_airbyte_meta`); a record mapped without an id is skipped with an error, and each
   stream's counts are logged when the read ends.
+- **One STATE per change.** A windowed cursor closes a window at a time and the CDK emits a STATE
+  for each, also when it repeats the last one (empty windows keep the latest record's cursor).
+  Repeats are dropped: they checkpoint nothing, and each costs the raw layer a transaction.
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ class StoreDeclarativeSource(ConcurrentDeclarativeSource):
     ) -> Iterator[AirbyteMessage]:
         """The CDK's read, with change notes on RECORD messages and per-stream counts logged at the end."""
         counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        last_states: dict[tuple[str, str | None], Any] = {}
         for message in super().read(logger, config, catalog, state):
+            if message.type == Type.STATE and repeats_last_state(message.state, last_states):
+                continue
             if message.type == Type.RECORD and message.record is not None:
                 record = message.record
                 if record.data.get("id") is None:
@@ -72,6 +78,19 @@ class StoreDeclarativeSource(ConcurrentDeclarativeSource):
                 f"{stream}: {count['emitted']} records emitted, {count['with_changes']} with nulled fields, "
                 f"{count['no_cursor']} without a usable cursor, {count['skipped']} skipped without an id"
             )
+
+
+def repeats_last_state(state: AirbyteStateMessage | None, last_states: dict[tuple[str, str | None], Any]) -> bool:
+    """Whether this per-stream STATE equals the last one of its stream; remembers it when it does not."""
+    stream = state.stream if state is not None else None
+    if stream is None:
+        return False
+    key = (stream.stream_descriptor.name, stream.stream_descriptor.namespace)
+    value = stream.stream_state.__dict__ if stream.stream_state is not None else None
+    if key in last_states and last_states[key] == value:
+        return True
+    last_states[key] = dict(value) if value is not None else None
+    return False
 
 
 def inject_sleep(factory: ModelToComponentFactory, sleep: Sleep) -> None:

@@ -3,8 +3,10 @@
 Made up, but shaped like the in-house and niche platforms custom REST is for:
 
 - `GET /api/v2/<collection>`; auth with the store's API key in `X-Api-Key` or as `Authorization: Bearer`.
-- `updated_since=DD.MM.YYYY HH:MM:SS` (UTC, inclusive) filters on the record's modification time
-  (on `occurred` for activity); `limit` (1 to 100, default 20) sizes a page.
+- `updated_since=DD.MM.YYYY HH:MM:SS` (UTC, inclusive: modified at or after it) and
+  `updated_before=DD.MM.YYYY HH:MM:SS` (UTC, exclusive: modified strictly before it) filter on the
+  record's modification time (on `occurred` for activity), so `[since, before)` windows that meet
+  serve every record once; `limit` (1 to 100, default 20) sizes a page.
 - Records sit under `data.items`, sorted by modification time then uid. Paging is keyset: the
   opaque `cursor` names the last record served, so records that change mid-read move behind it
   instead of shifting pages. The next cursor is in the body (`pagination.next_cursor`, null on
@@ -137,16 +139,17 @@ class ProprietaryDialect:
         return hmac.compare_digest(token.encode(), self.settings.consumer_secret.encode())
 
     def _page(self, collection: Collection, request: Request, base_url: str) -> Response:
-        limit, since, after, problem = _list_params(request)
-        if problem:
+        query, problem = _list_params(request)
+        if query is None:
             return acme_error(400, "invalid_parameter", problem)
         records, keys = self._view(collection)
-        start = bisect.bisect_left(keys, (since, 0)) if since else 0
-        if after is not None:
-            start = max(start, bisect.bisect_right(keys, after))
-        chunk = records[start : start + limit]
-        more = start + limit < len(records)
-        next_cursor = encode_cursor(keys[start + limit - 1]) if more else None
+        start = bisect.bisect_left(keys, (query.since, 0)) if query.since else 0
+        if query.after is not None:
+            start = max(start, bisect.bisect_right(keys, query.after))
+        stop = bisect.bisect_left(keys, (query.before, 0)) if query.before else len(records)
+        chunk = records[start : min(start + query.limit, stop)]
+        more = start + query.limit < stop
+        next_cursor = encode_cursor(keys[start + query.limit - 1]) if more else None
         body: dict[str, Any] = {"data": {"items": [collection.payload(record) for record in chunk]}}
         if not collection.link_header:
             body["pagination"] = {"next_cursor": next_cursor, "has_more": more}
@@ -169,24 +172,43 @@ class ProprietaryDialect:
         return cached[1], cached[2]
 
 
-def _list_params(request: Request) -> tuple[int, str | None, Key | None, str | None]:
-    """(limit, updated_since as ISO 8601, the cursor's position, what is wrong with the query)."""
+@dataclass(frozen=True)
+class ListQuery:
+    """A list request's parameters: page size, the modification window (ISO 8601) and the keyset position."""
+
+    limit: int
+    since: str | None = None  # inclusive
+    before: str | None = None  # exclusive
+    after: Key | None = None
+
+
+def _list_params(request: Request) -> tuple[ListQuery | None, str]:
+    """The request's ListQuery, or None and what is wrong with the query."""
     raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        return 0, None, None, f"limit must be an integer from 1 to {MAX_LIMIT}."
-    since = None
-    if request.query.get("updated_since"):
-        try:
-            moment = datetime.strptime(request.query["updated_since"], payloads.ACME_DATE_FORMAT)
-        except ValueError:
-            return 0, None, None, "updated_since must be a UTC date as DD.MM.YYYY HH:MM:SS."
-        since = moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return None, f"limit must be an integer from 1 to {MAX_LIMIT}."
+    bounds = {}
+    for name in ("updated_since", "updated_before"):
+        bounds[name] = _acme_moment(request.query.get(name))
+        if bounds[name] == "":
+            return None, f"{name} must be a UTC date as DD.MM.YYYY HH:MM:SS."
     after = None
     if request.query.get("cursor"):
         after = decode_cursor(request.query["cursor"])
         if after is None:
-            return 0, None, None, "cursor is not a cursor this API handed out."
-    return int(raw_limit), since, after, None
+            return None, "cursor is not a cursor this API handed out."
+    return ListQuery(int(raw_limit), bounds["updated_since"], bounds["updated_before"], after), ""
+
+
+def _acme_moment(raw: str | None) -> str | None:
+    """An Acme date parameter as ISO 8601 UTC; None when absent, "" when it is not an Acme date."""
+    if not raw:
+        return None
+    try:
+        moment = datetime.strptime(raw, payloads.ACME_DATE_FORMAT)
+    except ValueError:
+        return ""
+    return moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _break_amount(record: dict[str, Any]) -> None:

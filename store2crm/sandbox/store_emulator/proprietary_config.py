@@ -3,7 +3,8 @@
 Every canonical field comes from a mapping rule: nested groups by dotted path, integer cents with
 `cents`, Acme's `DD.MM.YYYY HH:MM:SS` dates with `date_format`, line items and refunds with
 `each`. Six collections page with the body's `pagination.next_cursor`, the activity feed with the
-`Link` header; all take `updated_since` in Acme's date format.
+`Link` header; all take `updated_since` (inclusive) and `updated_before` (exclusive) in Acme's
+date format, so every stream is read in windows of `WINDOW` with a STATE after each.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from store2crm.sandbox.store_emulator.proprietary_payloads import ACME_DATE_FORM
 
 BODY_CURSOR = {"type": "cursor", "next_path": "pagination.next_cursor", "param": "cursor", "size_param": "limit"}
 LINK_HEADER = {"type": "link_header", "size_param": "limit"}
-SINCE = {"param": "updated_since", "format": ACME_DATE_FORMAT}
+WINDOW = "P30D"  # one STATE per 30 days of changes: a killed read resumes from the last closed window
+SINCE = {"param": "updated_since", "format": ACME_DATE_FORMAT, "end_param": "updated_before", "step": WINDOW}
 
 
 def acme_date(path: str) -> dict[str, str]:

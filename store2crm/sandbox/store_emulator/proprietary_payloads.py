@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-ACME_DATE_FORMAT = "%d.%m.%Y %H:%M:%S"  # every Acme date, in payloads and in the updated_since filter
+ACME_DATE_FORMAT = "%d.%m.%Y %H:%M:%S"  # every Acme date, in payloads and in the updated_since/before filters
 
 
 def acme_date(value: str | None) -> str | None:
