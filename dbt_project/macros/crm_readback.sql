@@ -122,3 +122,71 @@
         end
     {%- endif -%}
 {%- endmacro %}
+
+{#- The SQL of a read-back staging model (stg_crm__*): one row per version of a CRM object
+    (object id, CRM last-modified stamp) from raw_crm.`table` (`source_or_empty`: empty when that
+    read-back never ran), boundary repeats of the inclusive read-back removed (crm_version_rank),
+    with `is_latest_version` (crm_latest_rank). Columns: the object id as `id_column`,
+    `external_id`, `properties` (the CRM-owned fields, JSON, until a model needs one),
+    `is_latest_version`, `crm_updated_at`, `extracted_at`. A contact (`contact`: the settings of
+    crm_contact_versions) also has `email`, `lifecycle_stage`, `marketing_consent_value` and
+    `has_marketing_consent`. -#}
+{% macro crm_object_versions(table, id_column, contact=none) -%}
+with
+
+source as (
+
+    select
+        *,
+        {{ crm_version_rank() }} as version_rank,
+        {{ crm_latest_rank() }} as latest_rank
+    from {{ source_or_empty('crm', table, crm_readback_columns()) }} as raw_objects
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        id as {{ id_column }},
+        nullif(trim(external_id), '') as external_id,
+
+        -- text
+        {%- if contact is not none %}
+        nullif(lower(trim(email)), '') as email,
+        {{ crm_owned_text(contact['lifecycle_stage']) }} as lifecycle_stage,
+        {{ crm_owned_text(contact['consent']) }} as marketing_consent_value,
+        {%- endif %}
+        properties,
+
+        -- booleans
+        {%- if contact is not none %}
+        {{ crm_consent_flag(contact['consent'], contact['granted'], contact['withdrawn']) }} as has_marketing_consent,
+        {%- endif %}
+        latest_rank = 1 as is_latest_version,
+
+        -- timestamps
+        updated_at as crm_updated_at,
+        _airbyte_extracted_at as extracted_at
+
+    from source
+    where version_rank = 1 and id is not null
+
+)
+
+select * from renamed
+{%- endmacro %}
+
+{#- crm_object_versions for a contact: `settings` names the CRM-owned fields read from
+    `properties` - `lifecycle_stage` (a property name, or null when the CRM has none), `consent`
+    (the consent property, or null) and its `granted` / `withdrawn` values (null: the CRM cannot
+    give that answer). The contacts of every CRM get the same columns, so int_crm_contacts_matched
+    takes them from either. -#}
+{% macro crm_contact_versions(table, id_column, settings) -%}
+    {%- for key in ['lifecycle_stage', 'consent', 'granted', 'withdrawn'] -%}
+        {%- if key not in settings -%}
+            {{ exceptions.raise_compiler_error("crm_contact_versions(" ~ table ~ "): settings have no '" ~ key ~ "'") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ crm_object_versions(table, id_column, contact=settings) }}
+{%- endmacro %}

@@ -57,6 +57,14 @@
     end
 {%- endmacro %}
 
+{#- The anchor label of an identity-graph record (int_persons_resolved): its time as sortable UTC
+    text, "|", its record key. Records are numbered in this order, a person is labelled by its
+    lowest, and person_id = md5(label): a record's label must be spelled the same wherever it is
+    computed (a fresh record, the anchor of a person kept from the previous run). -#}
+{% macro anchor_label(at_column, record_key_column) -%}
+    {{ dbt.concat([sortable_timestamp(at_column), "'|'", record_key_column]) }}
+{%- endmacro %}
+
 {#- A timestamp as fixed-width UTC text that sorts like the timestamp; null sorts last. -#}
 {% macro sortable_timestamp(column) -%}
     {{ return(adapter.dispatch('sortable_timestamp', 'store2crm')(column)) }}

@@ -105,7 +105,8 @@ def load_scenario(warehouse: Path) -> None:
         ],
         extracted_at=T0,
     )
-    # Jane's account, extracted twice: staging keeps the later version.
+    # Jane's account, extracted twice: staging keeps the later version, whose consent changed on
+    # 8 January at noon (the time a platform like Shopify sends) and was extracted on the 9th.
     jane = {
         "id": "1",
         "email": "jane.doe@gmail.com",
@@ -123,7 +124,13 @@ def load_scenario(warehouse: Path) -> None:
         warehouse,
         "customers",
         [
-            {**jane, "first_name": "Jane", "accepts_marketing": True, "updated_at": "2026-01-09T00:00:00Z"},
+            {
+                **jane,
+                "first_name": "Jane",
+                "accepts_marketing": True,
+                "marketing_consent_updated_at": "2026-01-08T12:00:00Z",
+                "updated_at": "2026-01-09T00:00:00Z",
+            },
             {
                 "id": "2",
                 "email": "Bob@Example.com",
@@ -244,6 +251,13 @@ def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
     # a second connection to one file with a different configuration.
     with duckdb.connect(str(warehouse)) as con:
         return con.execute(sql).fetchall()
+
+
+def copy_of(warehouse: Path, copy: Path) -> Path:
+    """A copy of the built warehouse (to turn into what an older version left)."""
+    query(warehouse, "checkpoint")
+    shutil.copy(warehouse, copy)
+    return copy
 
 
 def test_build_passes_every_model_and_test(built_warehouse: tuple[Path, Path, Any]) -> None:
@@ -427,10 +441,7 @@ def test_every_model_is_documented_column_for_column_and_tested(built_warehouse:
 def test_an_incremental_run_on_a_table_of_an_older_version_asks_for_a_full_refresh(
     built_warehouse: tuple[Path, Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    warehouse, _, _ = built_warehouse
-    old = tmp_path / "old.duckdb"
-    query(warehouse, "checkpoint")
-    shutil.copy(warehouse, old)
+    old = copy_of(built_warehouse[0], tmp_path / "old.duckdb")
     # what an older version of the project left: a column the model now has is missing, one it
     # no longer has is there
     query(old, "alter table intermediate.int_identity_links drop column links_lost_at")
@@ -453,3 +464,39 @@ def test_an_incremental_run_on_a_table_of_an_older_version_asks_for_a_full_refre
     }
     assert "links_lost_at" in columns
     assert "link_weight" not in columns
+
+
+def _jane_consent(warehouse: Path) -> list[tuple[Any, ...]]:
+    return query(
+        warehouse,
+        "select has_marketing_consent, marketing_consent_record_key, strftime(marketing_consent_at, '%Y-%m-%dT%H:%M')"
+        " from marts.dim_customers where email = 'jane.doe@gmail.com'",
+    )
+
+
+def test_consent_is_dated_by_the_stores_consent_time(built_warehouse: tuple[Path, Path, Any]) -> None:
+    warehouse, _, _ = built_warehouse
+    assert _jane_consent(warehouse) == [(True, "customer:woocommerce:s1:1", "2026-01-08T12:00")]
+    [(store_consent_at,)] = query(
+        warehouse,
+        "select strftime(fields.store_consent_at, '%Y-%m-%dT%H:%M') from marts.customer_crm_fields as fields"
+        " inner join marts.dim_customers as customers on fields.person_id = customers.person_id"
+        " where customers.email = 'jane.doe@gmail.com'",
+    )
+    assert store_consent_at == "2026-01-08T12:00"
+
+
+def test_a_raw_layer_without_the_consent_time_builds_and_dates_consent_by_the_account(
+    built_warehouse: tuple[Path, Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = copy_of(built_warehouse[0], tmp_path / "old_raw.duckdb")
+    # a raw layer extracted before the canonical customers schema had the column
+    query(old, "alter table raw_store.customers drop column marketing_consent_updated_at")
+    selected = ["--select", "stg_store__customers", "dim_customers", "customer_crm_fields"]
+    assert_build_ok(run_dbt(["run", "--full-refresh", *selected], old, tmp_path, monkeypatch))
+    # an incremental run on it takes the same path
+    assert_build_ok(run_dbt(["run", *selected], old, tmp_path, monkeypatch))
+    assert query(old, "select count(*), count(marketing_consent_updated_at) from staging.stg_store__customers") == [
+        (2, 0)
+    ]
+    assert _jane_consent(old) == [(True, "customer:woocommerce:s1:1", "2026-01-09T00:00")]

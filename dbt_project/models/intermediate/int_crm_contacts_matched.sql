@@ -17,9 +17,11 @@ with
 
 versions as (
 
+    -- the contacts of every CRM (their staging models have the same columns)
+    {%- for crm in ['hubspot', 'salesforce'] %}
     select
-        'hubspot' as crm,
-        hubspot_contact_id as crm_contact_id,
+        '{{ crm }}' as crm,
+        {{ crm }}_contact_id as crm_contact_id,
         external_id,
         email,
         lifecycle_stage,
@@ -28,22 +30,12 @@ versions as (
         is_latest_version,
         crm_updated_at,
         extracted_at
-    from {{ ref('stg_crm__hubspot_contacts') }}
+    from {{ ref('stg_crm__' ~ crm ~ '_contacts') }}
+    {%- if not loop.last %}
 
     union all
-
-    select
-        'salesforce' as crm,
-        salesforce_contact_id as crm_contact_id,
-        external_id,
-        email,
-        lifecycle_stage,
-        marketing_consent_value,
-        has_marketing_consent,
-        is_latest_version,
-        crm_updated_at,
-        extracted_at
-    from {{ ref('stg_crm__salesforce_contacts') }}
+    {%- endif %}
+    {%- endfor %}
 
 ),
 

@@ -139,7 +139,17 @@ links {{ materialized_cte() }} (
     inner join free_records on all_links.record_key = free_records.record_key
 
 ),
+{%- else %}
 
+links as (
+
+    select * from all_links
+
+),
+{%- endif %}
+
+-- one row per record of the graph (all of it, or an incremental run's free records), with its
+-- anchor label
 records {{ materialized_cte() }} (
 
     select
@@ -149,11 +159,12 @@ records {{ materialized_cte() }} (
         platform,
         store_id,
         min(record_at) as record_at,
-        {{ dbt.concat([sortable_timestamp('min(record_at)'), "'|'", 'record_key']) }} as anchor_label
+        {{ anchor_label('min(record_at)', 'record_key') }} as anchor_label
     from links
     group by record_key, record_type, source_key, platform, store_id
 
 ),
+{%- if is_incremental() %}
 
 -- the other holders of the free records' links, as the people they belong to
 frozen_links {{ materialized_cte() }} (
@@ -178,12 +189,14 @@ frozen_persons as (
         frozen_links.node_key,
         frozen_links.person_id,
         frozen_links.anchor_record_key,
-        {{ dbt.concat([sortable_timestamp('anchors.record_at'), "'|'", 'anchors.record_key']) }} as anchor_label
+        {{ anchor_label('anchors.record_at', 'anchors.record_key') }} as anchor_label
     from frozen_links
     inner join previous as anchors on frozen_links.anchor_record_key = anchors.record_key
 
 ),
+{%- endif %}
 
+-- the graph's nodes: its records, and in an incremental run the frozen people
 nodes {{ materialized_cte() }} (
 
     select
@@ -197,12 +210,14 @@ nodes {{ materialized_cte() }} (
             anchor_label,
             record_key as anchor_record_key
         from records
+        {%- if is_incremental() %}
         union all
         select
             node_key,
             anchor_label,
             anchor_record_key
         from frozen_persons
+        {%- endif %}
     ) as graph_nodes
 
 ),
@@ -213,56 +228,15 @@ node_links as (
         record_key as node_key,
         link_key
     from links
+    {%- if is_incremental() %}
     union all
     select
         node_key,
         link_key
     from frozen_links
+    {%- endif %}
 
 ),
-{%- else %}
-
-links as (
-
-    select * from all_links
-
-),
-
-records {{ materialized_cte() }} (
-
-    select
-        record_key,
-        record_type,
-        source_key,
-        platform,
-        store_id,
-        min(record_at) as record_at,
-        {{ dbt.concat([sortable_timestamp('min(record_at)'), "'|'", 'record_key']) }} as anchor_label
-    from links
-    group by record_key, record_type, source_key, platform, store_id
-
-),
-
-nodes {{ materialized_cte() }} (
-
-    select
-        record_key as node_key,
-        anchor_label,
-        record_key as anchor_record_key,
-        row_number() over (order by anchor_label, record_key) as node_number
-    from records
-
-),
-
-node_links as (
-
-    select
-        record_key as node_key,
-        link_key
-    from links
-
-),
-{%- endif %}
 
 hubs {{ materialized_cte() }} (
 

@@ -2,10 +2,10 @@
     or Salesforce contact, lifecycle stage) and the marketing consent after survivorship between the
     store and the CRM.
 
-    Consent survivorship (DECISIONLOG.md): each side's answer carries a time - the store's is the
-    `updated_at` of the account whose consent dim_customers keeps (the store sends no consent
-    timestamp), the CRM's is when the configured consent property took its current value
-    (int_crm_contacts_matched). The newer answer wins; on a tie the withdrawal wins; an answer
+    Consent survivorship (DECISIONLOG.md): each side's answer carries a time - the store's is
+    dim_customers.marketing_consent_at (the account whose consent dim_customers keeps: its
+    marketing_consent_updated_at where the platform records one, else its updated_at), the CRM's
+    is when the configured consent property took its current value (int_crm_contacts_matched). The newer answer wins; on a tie the withdrawal wins; an answer
     without a time loses to one with a time; no answer on either side is no consent. -#}
 
 with
@@ -14,27 +14,9 @@ customers as (
 
     select
         person_id,
-        email,
-        has_marketing_consent
+        has_marketing_consent,
+        marketing_consent_at
     from {{ ref('dim_customers') }}
-
-),
-
--- the time of the store's answer: the account dim_customers takes consent from (registered
--- first, then the most recently updated)
-store_consent_times as (
-
-    select
-        persons.person_id,
-        {{ first_non_null(
-            'store_accounts.updated_at',
-            'case when store_accounts.is_registered then 1 else 2 end, store_accounts.updated_at desc nulls last, persons.record_key',
-        ) }} as store_consent_at
-    from {{ ref('stg_store__customers') }} as store_accounts
-    inner join {{ ref('int_persons_resolved') }} as persons
-        on persons.record_type = 'customer' and store_accounts.customer_key = persons.source_key
-    where store_accounts.has_marketing_consent is not null
-    group by persons.person_id
 
 ),
 
@@ -54,11 +36,10 @@ joined as (
         crm_contacts.lifecycle_stage as crm_lifecycle_stage,
         crm_contacts.lifecycle_stage_changed_at as crm_lifecycle_stage_changed_at,
         customers.has_marketing_consent as store_marketing_consent,
-        store_consent_times.store_consent_at,
+        customers.marketing_consent_at as store_consent_at,
         crm_contacts.has_marketing_consent as crm_marketing_consent,
         crm_contacts.marketing_consent_changed_at as crm_consent_at
     from customers
-    left join store_consent_times on customers.person_id = store_consent_times.person_id
     left join crm_contacts on customers.person_id = crm_contacts.person_id
 
 ),

@@ -10,7 +10,8 @@
 
     Category affinity: the person's top category in customer_category_affinity (rank 1) and its
     share of their spend. Consent carries its time and the account it came from (the store's
-    answer; customer_crm_fields weighs it against the CRM's).
+    answer; customer_crm_fields weighs it against the CRM's): the account's
+    marketing_consent_updated_at where the platform records one (Shopify), else its updated_at.
 
     Incremental (delete+insert on person_id; DECISIONLOG.md "Incremental builds"): a run
     recomputes the people with a record identity resolution rewrote since it last ran (every
@@ -174,6 +175,7 @@ candidates as (
         customers.is_registered,
         customers.company_key,
         cast(customers.birthdate as {{ dbt.type_string() }}) as birthdate,
+        coalesce(customers.marketing_consent_updated_at, customers.updated_at) as consent_updated_at,
         customers.updated_at
     from customers
     inner join persons
@@ -196,6 +198,7 @@ candidates as (
         false as is_registered,
         orders.company_key,
         null as birthdate,
+        null as consent_updated_at,
         orders.updated_at
     from orders
     inner join persons
@@ -218,6 +221,7 @@ candidates as (
         false as is_registered,
         null as company_key,
         null as birthdate,
+        null as consent_updated_at,
         checkouts.updated_at
     from checkouts
     inner join persons
@@ -240,6 +244,7 @@ candidates as (
         false as is_registered,
         null as company_key,
         null as birthdate,
+        null as consent_updated_at,
         events.occurred_at as updated_at
     from events
     inner join persons
@@ -290,6 +295,7 @@ cleaned as (
         normalized.is_registered,
         normalized.company_key,
         nullif(trim(normalized.birthdate), '') as birthdate,
+        normalized.consent_updated_at,
         normalized.updated_at
     from normalized
     left join refused_identifiers as refused_emails
@@ -397,7 +403,7 @@ final as (
         survivors.is_registered,
 
         -- timestamps
-        consent_records.updated_at as marketing_consent_at,
+        consent_records.consent_updated_at as marketing_consent_at,
         order_totals.first_order_at,
         order_totals.last_order_at,
         survivors.updated_at,

@@ -1,39 +1,6 @@
 {#- One row per version of a HubSpot company read back from the CRM (id, CRM last-modified stamp),
     boundary repeats removed (latest extraction kept); `is_latest_version` marks its current state.
-    Its CRM-owned properties stay in `properties` (JSON) until a model needs one. -#}
+    Its CRM-owned properties stay in `properties` (JSON) until a model needs one. The SQL is
+    crm_object_versions (macros/crm_readback.sql), shared by every read-back object. -#}
 
-with
-
-source as (
-
-    select
-        *,
-        {{ crm_version_rank() }} as version_rank,
-        {{ crm_latest_rank() }} as latest_rank
-    from {{ source_or_empty('crm', 'hubspot_companies', crm_readback_columns()) }} as raw_companies
-
-),
-
-renamed as (
-
-    select
-        -- ids
-        id as hubspot_company_id,
-        nullif(trim(external_id), '') as external_id,
-
-        -- text
-        properties,
-
-        -- booleans
-        latest_rank = 1 as is_latest_version,
-
-        -- timestamps
-        updated_at as crm_updated_at,
-        _airbyte_extracted_at as extracted_at
-
-    from source
-    where version_rank = 1 and id is not null
-
-)
-
-select * from renamed
+{{ crm_object_versions('hubspot_companies', 'hubspot_company_id') }}

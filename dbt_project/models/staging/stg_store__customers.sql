@@ -1,6 +1,7 @@
 {#- Incremental (DECISIONLOG.md "Incremental builds"): a run re-ranks every version of the keys
     extracted since the latest staged extraction (minus var('incremental_lookback_hours')) and
-    rewrites the rows whose kept version changed. -#}
+    rewrites the rows whose kept version changed. `marketing_consent_updated_at` is read when the
+    raw table has it (source_column_or_null): a raw layer extracted before it existed builds too. -#}
 
 {{ config(
     materialized='incremental',
@@ -58,6 +59,11 @@ renamed as (
         -- timestamps
         created_at,
         updated_at,
+        -- when the consent last changed, where the platform says (Shopify); absent from a raw
+        -- layer extracted before the canonical schema had it
+        {{ source_column_or_null(
+            'store', 'customers', 'marketing_consent_updated_at', 'timestamp with time zone'
+        ) }} as marketing_consent_updated_at,
         _airbyte_extracted_at as extracted_at,
         {{ run_marker() }} as transformed_at,
 
