@@ -12,6 +12,11 @@ import click
 from store2crm import chain
 from store2crm.protocol import ConnectorError
 
+# The store emulator's dialects (kept here so `--help` needs no emulator import; a test checks them).
+STORE_DIALECTS = ("woocommerce", "shopify", "magento", "proprietary")
+# The CRM emulator's dialects and the account tier each serves when none is given.
+SANDBOX_CRM_TIERS = {"hubspot": "starter", "salesforce": "enterprise"}
+
 DEFAULT_WAREHOUSE = Path(".store2crm/warehouse.duckdb")
 
 
@@ -129,7 +134,7 @@ def docs(warehouse: Path) -> None:
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path(".store2crm/demo"))
 @click.option(
     "--platform",
-    type=click.Choice(["woocommerce", "shopify", "magento", "proprietary"]),
+    type=click.Choice(STORE_DIALECTS),
     default="woocommerce",
     show_default=True,
     help="Store platform the store emulator speaks (proprietary: an in-house API read by the custom REST platform).",
@@ -150,7 +155,13 @@ def sandbox() -> None:
 
 
 @sandbox.command("store")
-@click.option("--dialect", default="woocommerce", show_default=True, help="Store platform the emulator speaks.")
+@click.option(
+    "--dialect",
+    type=click.Choice(STORE_DIALECTS),
+    default="woocommerce",
+    show_default=True,
+    help="Store platform the emulator speaks (proprietary: an in-house API read by the custom REST platform).",
+)
 @click.option("--scale", default=300, show_default=True, help="Number of true people in the generated store.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--port", default=0, show_default=True, help="0 picks a free port.")
@@ -165,17 +176,26 @@ def sandbox_store(dialect: str, scale: int, seed: int, port: int) -> None:
 
 
 @sandbox.command("crm")
-@click.option("--dialect", default="hubspot", show_default=True, help="CRM API the emulator speaks.")
-@click.option("--tier", default="starter", show_default=True, help="Account tier: sets the rate limits.")
+@click.option(
+    "--dialect", type=click.Choice(list(SANDBOX_CRM_TIERS)), default="hubspot", show_default=True, help="CRM API."
+)
+@click.option(
+    "--tier",
+    help="Account tier (HubSpot: starter, professional, enterprise; Salesforce edition: developer, professional, "
+    "enterprise): sets the rate limits. Default: starter for HubSpot, enterprise for Salesforce.",
+)
 @click.option("--port", default=0, show_default=True, help="0 picks a free port.")
-def sandbox_crm(dialect: str, tier: str, port: int) -> None:
+def sandbox_crm(dialect: str, tier: str | None, port: int) -> None:
     """Serve a stateful CRM API with the vendor's limits.
 
-    Example: store2crm sandbox crm --dialect hubspot --tier starter --port 8082
+    Example: store2crm sandbox crm --dialect salesforce --tier developer --port 8082
     """
     from store2crm.sandbox.crm_emulator import serve_crm  # noqa: PLC0415
 
-    serve_crm(dialect=dialect, tier=tier, port=port)
+    try:
+        serve_crm(dialect=dialect, tier=tier or SANDBOX_CRM_TIERS[dialect], port=port)
+    except ValueError as error:  # an unknown tier names the valid ones
+        raise click.BadParameter(str(error), param_hint="--tier") from error
 
 
 @main.group("dead-letters")

@@ -8,7 +8,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from store2crm.cli import main
+from store2crm.cli import SANDBOX_CRM_TIERS, STORE_DIALECTS, main
+from store2crm.sandbox.crm_emulator import CrmEmulator
+from store2crm.sandbox.store_emulator.dialects import dialect_names
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -45,3 +47,10 @@ def test_bad_config_file_gives_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["extract", "--source-config", str(config), "--warehouse", str(tmp_path / "w")])
     assert result.exit_code != 0
     assert "is not valid JSON" in result.output
+
+
+def test_the_sandbox_dialect_choices_are_the_emulators_dialects() -> None:
+    assert sorted(STORE_DIALECTS) == sorted(dialect_names())
+    for dialect, tier in SANDBOX_CRM_TIERS.items():
+        with CrmEmulator(dialect, tier=tier) as crm:
+            assert crm.base_url.startswith("http://127.0.0.1:")
