@@ -13,6 +13,7 @@ import requests
 
 from store2crm import chain
 from store2crm.sandbox.crm_emulator import CrmEmulator
+from store2crm.sandbox.crm_emulator.salesforce_schema import SEGMENTS_FIELD as SALESFORCE_SEGMENTS_FIELD
 from store2crm.sandbox.generator import generate
 from store2crm.sandbox.store_emulator import StoreEmulator
 from store2crm.sandbox.store_emulator.proprietary_config import custom_rest_config
@@ -48,7 +49,12 @@ def destination_config(crm: CrmEmulator, sync_state_path: Path) -> dict[str, Any
     """destination-crm config pointing at a running CRM emulator, in the emulator's CRM dialect."""
     connections = {
         "hubspot": {"base_url": crm.base_url, "access_token": crm.access_token},
-        "salesforce": {"instance_url": crm.base_url, "access_token": crm.access_token},
+        # the sandbox org has the Contact segments field, so Salesforce carries segments as HubSpot does
+        "salesforce": {
+            "instance_url": crm.base_url,
+            "access_token": crm.access_token,
+            "segments_field": SALESFORCE_SEGMENTS_FIELD,
+        },
     }
     return {
         "crm": crm.dialect_name,

@@ -69,7 +69,7 @@ class CrmCase:
     stored_contact: Callable[[CrmEmulator, str], dict[str, Any]]
     lifecycle_stage: str | None  # crm_lifecycle_stage after the agent's change
     staging_model: str
-    segments_property: str | None  # where the load writes the contact's segments, if the mapping has it
+    segments_property: str  # where the load writes the contact's segments
 
 
 CASES = {
@@ -95,7 +95,7 @@ CASES = {
         stored_contact=salesforce_contact,
         lifecycle_stage=None,
         staging_model="stg_crm__salesforce_contacts",
-        segments_property=None,
+        segments_property="Store2crm_Segments__c",  # salesforce.segments_field in the demo config
     ),
 }
 
@@ -202,8 +202,6 @@ def test_the_crm_keeps_the_agents_fields(readback) -> None:
 
 def test_destination_sent_the_new_segment_with_the_contact(readback) -> None:
     case = readback["case"]
-    if case.segments_property is None:
-        pytest.skip(f"the {case.dialect} contact mapping carries no segments field")
     stored = case.stored_contact(readback["crm"], readback["email"])
     assert "crm_opted_out" in stored[case.segments_property].split(";")
 
@@ -220,5 +218,5 @@ def test_rerun_keeps_the_crm_answer_and_sends_nothing(readback) -> None:
     versions = query(
         warehouse, f"select count(*) from staging.{case.staging_model} where lower(email) = ?", [readback["email"]]
     )
-    # HubSpot: the agent's version and the one our segments write made; Salesforce: the agent's (no segments)
-    assert versions[0][0] >= (2 if case.segments_property else 1)
+    # the agent's version and the one our segments write (crm_opted_out) made after it
+    assert versions[0][0] >= 2

@@ -137,6 +137,37 @@ def test_owned_fields_are_left_out_of_what_is_sent_and_hashed():
     assert write.content_hash == crm.map_record("crm_contacts", {**record, "phone": "+2"}).content_hash
 
 
+def test_without_a_segments_field_a_contact_writes_no_segments():
+    record = {"external_id": "p1", "last_name": "L", "segments": "repeat;vip"}
+    write = build().map_record("crm_contacts", record)
+    assert set(write.properties) == {
+        "FirstName",
+        "LastName",
+        "Email",
+        "Phone",
+        "MailingCity",
+        "MailingCountry",
+        "AccountId",
+    }
+    assert write.content_hash == build().map_record("crm_contacts", {**record, "segments": "vip"}).content_hash
+
+
+def test_the_segments_field_carries_the_segments_and_takes_part_in_the_hash():
+    crm = build(segments_field="Store2crm_Segments__c")
+    record = {"external_id": "p1", "last_name": "L", "segments": "repeat;vip"}
+    write = crm.map_record("crm_contacts", record)
+    assert write.properties["Store2crm_Segments__c"] == "repeat;vip"
+    assert write.content_hash == crm.map_record("crm_contacts", dict(record)).content_hash
+    assert write.content_hash != crm.map_record("crm_contacts", {**record, "segments": "vip"}).content_hash
+    cleared = crm.map_record("crm_contacts", {**record, "segments": None})
+    assert json_record("Contact", cleared, EXT)["Store2crm_Segments__c"] is None
+    assert crm.map_record("crm_companies", {"external_id": "c", "name": "Co"}).properties == {
+        "Name": "Co",
+        "Website": "",
+        "ParentId": "",
+    }
+
+
 # -- ordering ---------------------------------------------------------------------------------------
 
 
@@ -251,6 +282,9 @@ def test_defaults():
         ({"access_token": ""}, "salesforce.access_token is missing"),
         ({"api_version": "62"}, "salesforce.api_version"),
         ({"external_id_field": "External_Id"}, "ending in __c"),
+        ({"segments_field": "Segments"}, r"salesforce.segments_field .*ending in __c.*create the field in Setup"),
+        ({"segments_field": ["Segments__c"]}, "salesforce.segments_field"),
+        ({"segments_field": EXT}, "salesforce.segments_field .*not the external id field"),
         ({"bulk_threshold": 0}, "salesforce.bulk_threshold"),
         ({"bulk_threshold": "2000"}, "salesforce.bulk_threshold"),
     ],

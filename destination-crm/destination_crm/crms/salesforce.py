@@ -29,6 +29,7 @@ from destination_crm.crms.salesforce_mapping import (
     grouped_by_parent,
     hierarchy_levels,
     json_record,
+    salesforce_mappings,
 )
 from destination_crm.http import CrmHttpClient, Sleep
 from destination_crm.quota import BudgetExhausted, DailyBudget, calls_for
@@ -151,6 +152,7 @@ class SalesforceCrm(CrmModule):
             bulk_threshold=threshold,
             daily_reserve=daily_reserve(config),
             owned_fields=owned_fields(config.get("crm_owned_fields")),
+            mappings=salesforce_mappings(segments_field(settings, field)),
         )
 
     @property
@@ -381,6 +383,20 @@ def daily_reserve(config: Mapping[str, Any]) -> int:
     if not isinstance(reserve, int) or isinstance(reserve, bool) or reserve < 0:
         raise config_error(f"daily_reserve must be a whole number of calls, 0 or more, got {reserve!r}")
     return reserve
+
+
+def segments_field(settings: Mapping[str, Any], external_id_field: str) -> str | None:
+    """`salesforce.segments_field`: the Contact custom field that gets the segments, or None (not written)."""
+    field = settings.get("segments_field")
+    if field in (None, ""):
+        return None
+    if not isinstance(field, str) or not CUSTOM_FIELD.match(field) or field == external_id_field:
+        raise config_error(
+            "salesforce.segments_field must be the API name of a custom Text or Long Text Area field on Contact "
+            f"(ending in __c, e.g. Store2crm_Segments__c, not the external id field), got {field!r}: create the "
+            "field in Setup first and put its API name here, or leave the setting out to not write segments"
+        )
+    return field
 
 
 def owned_fields(setting: Any) -> dict[str, frozenset[str]]:

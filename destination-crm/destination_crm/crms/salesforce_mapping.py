@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 import pendulum
@@ -118,9 +119,13 @@ def account_fields(record: Mapping[str, Any]) -> dict[str, str]:
     return {"Name": name, "Website": text(record.get("domain"))}
 
 
-def contact_fields(record: Mapping[str, Any]) -> dict[str, str]:
-    """Contact: names, email, phone and mailing city/country; LastName falls back to a placeholder."""
-    return {
+def contact_fields(record: Mapping[str, Any], segments_field: str | None = None) -> dict[str, str]:
+    """Contact: names, email, phone and mailing city/country; LastName falls back to a placeholder.
+
+    With `segments_field` (a custom text field, `salesforce.segments_field`), the store's segment
+    memberships go there as the `;`-separated `segments` column ('' when none, which clears the field).
+    """
+    fields = {
         "FirstName": text(record.get("first_name")),
         "LastName": text(record.get("last_name")) or MISSING_LAST_NAME,
         "Email": text(record.get("email")),
@@ -128,6 +133,9 @@ def contact_fields(record: Mapping[str, Any]) -> dict[str, str]:
         "MailingCity": text(record.get("city")),
         "MailingCountry": text(record.get("country")),
     }
+    if segments_field:
+        fields[segments_field] = text(record.get("segments"))
+    return fields
 
 
 def opportunity_fields(record: Mapping[str, Any]) -> dict[str, str]:
@@ -147,27 +155,35 @@ def opportunity_fields(record: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-DEFAULT_MAPPINGS: dict[str, SObjectMapping] = {
-    "crm_companies": SObjectMapping(
-        "Account",
-        account_fields,
-        (Lookup("parent_external_id", "Parent", "ParentId"),),
-        hierarchy="Parent",
-        group_by="Parent",
-    ),
-    "crm_contacts": SObjectMapping(
-        "Contact", contact_fields, (Lookup("company_external_id", "Account", "AccountId"),), group_by="Account"
-    ),
-    "crm_deals": SObjectMapping(
-        "Opportunity",
-        opportunity_fields,
-        (
-            Lookup("company_external_id", "Account", "AccountId"),
-            Lookup("contact_external_id", "Contact", "ContactId"),
+def salesforce_mappings(segments_field: str | None = None) -> dict[str, SObjectMapping]:
+    """The mapping of every stream, in write order; `segments_field` adds the Contact's segments field."""
+    return {
+        "crm_companies": SObjectMapping(
+            "Account",
+            account_fields,
+            (Lookup("parent_external_id", "Parent", "ParentId"),),
+            hierarchy="Parent",
+            group_by="Parent",
         ),
-        group_by="Account",
-    ),
-}
+        "crm_contacts": SObjectMapping(
+            "Contact",
+            partial(contact_fields, segments_field=segments_field),
+            (Lookup("company_external_id", "Account", "AccountId"),),
+            group_by="Account",
+        ),
+        "crm_deals": SObjectMapping(
+            "Opportunity",
+            opportunity_fields,
+            (
+                Lookup("company_external_id", "Account", "AccountId"),
+                Lookup("contact_external_id", "Contact", "ContactId"),
+            ),
+            group_by="Account",
+        ),
+    }
+
+
+DEFAULT_MAPPINGS: dict[str, SObjectMapping] = salesforce_mappings()
 
 
 # -- request shaping --------------------------------------------------------------------------------

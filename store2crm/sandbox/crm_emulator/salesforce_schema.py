@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 EXTERNAL_ID_FIELD = "Store2crm_External_Id__c"  # the destination's unique external-id custom field
+SEGMENTS_FIELD = "Store2crm_Segments__c"  # Contact custom Long Text Area for `salesforce.segments_field`
+LONG_TEXT_AREA_LENGTH = 32_768  # the length Setup proposes for a new Long Text Area field
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")  # REST API guide: 15- or 18-character ids
 CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"  # the case-safe 18-character id suffix alphabet
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -146,6 +148,7 @@ CONTACT = SObjectType(
         Field("DoNotCall", "Do Not Call", "boolean"),
         Field("Description", "Contact Description", "textarea", 32_000),
         *_address("Mailing", "Mailing"),
+        Field(SEGMENTS_FIELD, "Store2crm Segments", "textarea", LONG_TEXT_AREA_LENGTH),
     ),
 )
 OPPORTUNITY = SObjectType(
