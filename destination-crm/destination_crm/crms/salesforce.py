@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airbyte_cdk.models import FailureType
@@ -52,6 +53,43 @@ UNABLE_TO_LOCK_ROW = "UNABLE_TO_LOCK_ROW"
 STATUS_BAD_REQUEST = 400
 API_VERSION = re.compile(r"^v?(\d{2,3}\.\d)$")
 CUSTOM_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*__c$")
+INSTANCE_URL = re.compile(r"^https?://[^/]+")
+
+
+@dataclass(frozen=True)
+class SalesforceConnection:
+    """The org a config points at, checked: what the destination and the read-back source both call."""
+
+    instance_url: str
+    access_token: str
+    api_version: str  # "v62.0"
+    external_id_field: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SalesforceConnection:
+        """Read and check salesforce.instance_url, access_token, api_version and external_id_field."""
+        settings = config.get("salesforce")
+        if not isinstance(settings, Mapping):
+            raise config_error("salesforce must be an object with instance_url and access_token")
+        instance_url = str(settings.get("instance_url") or "")
+        if not INSTANCE_URL.match(instance_url):
+            raise config_error(
+                "salesforce.instance_url must be the org's URL, e.g. https://yourorg.my.salesforce.com, "
+                f"got {instance_url!r}"
+            )
+        token = settings.get("access_token")
+        if not token:
+            raise config_error("salesforce.access_token is missing: paste an OAuth access token of an API-enabled user")
+        version = API_VERSION.match(str(settings.get("api_version") or DEFAULT_API_VERSION))
+        if version is None:
+            raise config_error(f"salesforce.api_version must look like v62.0, got {settings.get('api_version')!r}")
+        field = str(settings.get("external_id_field") or DEFAULT_EXTERNAL_ID_FIELD)
+        if not CUSTOM_FIELD.match(field):
+            raise config_error(
+                f"salesforce.external_id_field must be the API name of a custom External ID field "
+                f"(ending in __c), got {field!r}"
+            )
+        return cls(instance_url.rstrip("/"), str(token), f"v{version[1]}", field)
 
 
 class SalesforceCrm(CrmModule):
@@ -116,43 +154,24 @@ class SalesforceCrm(CrmModule):
         clock: Callable[[], float] = time.time,
     ) -> SalesforceCrm:
         """Build from the `salesforce` block of the destination config."""
-        settings = config.get("salesforce") or {}
-        if not isinstance(settings, Mapping):
-            raise config_error("salesforce must be an object with instance_url and access_token")
-        instance_url = str(settings.get("instance_url") or "")
-        if not re.match(r"^https?://[^/]+", instance_url):
-            raise config_error(
-                "salesforce.instance_url must be the org's URL, e.g. https://yourorg.my.salesforce.com, "
-                f"got {instance_url!r}"
-            )
-        token = settings.get("access_token")
-        if not token:
-            raise config_error("salesforce.access_token is missing: paste an OAuth access token of an API-enabled user")
-        version = str(settings.get("api_version") or DEFAULT_API_VERSION)
-        if not API_VERSION.match(version):
-            raise config_error(f"salesforce.api_version must look like v62.0, got {version!r}")
-        field = str(settings.get("external_id_field") or DEFAULT_EXTERNAL_ID_FIELD)
-        if not CUSTOM_FIELD.match(field):
-            raise config_error(
-                f"salesforce.external_id_field must be the API name of a custom External ID field "
-                f"(ending in __c), got {field!r}"
-            )
+        connection = SalesforceConnection.from_config(config)
+        settings = config["salesforce"]
         threshold = settings.get("bulk_threshold", DEFAULT_BULK_THRESHOLD)
         if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
             raise config_error(
                 f"salesforce.bulk_threshold must be a whole number of records, 1 or more, got {threshold!r}"
             )
         return cls(
-            instance_url=instance_url,
-            access_token=str(token),
+            instance_url=connection.instance_url,
+            access_token=connection.access_token,
             sleep=sleep,
             logger=logger,
-            api_version=version,
-            external_id_field=field,
+            api_version=connection.api_version,
+            external_id_field=connection.external_id_field,
             bulk_threshold=threshold,
             daily_reserve=daily_reserve(config),
             owned_fields=owned_fields(config.get("crm_owned_fields")),
-            mappings=salesforce_mappings(segments_field(settings, field)),
+            mappings=salesforce_mappings(segments_field(settings, connection.external_id_field)),
         )
 
     @property

@@ -14,7 +14,6 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pendulum
@@ -24,9 +23,9 @@ from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler, ErrorR
 from airbyte_cdk.sources.streams.http.error_handlers.backoff_strategy import BackoffStrategy
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 
-from destination_crm.crms.salesforce import API_VERSION, CUSTOM_FIELD, DEFAULT_API_VERSION, config_error, owned_fields
+from destination_crm.crms.salesforce import SalesforceConnection, config_error, owned_fields
 from destination_crm.crms.salesforce_errors import SalesforceBackoffStrategy, SalesforceErrorHandler, first_error
-from destination_crm.crms.salesforce_mapping import DEFAULT_EXTERNAL_ID_FIELD, DEFAULT_MAPPINGS
+from destination_crm.crms.salesforce_mapping import DEFAULT_MAPPINGS
 from destination_crm.readback.changes import CURSOR_FIELD, ChangedObjects
 
 # REST API "Query": a page holds up to 2,000 records (the default batch size).
@@ -39,7 +38,6 @@ STREAM_NAMES = {
     "Opportunity": "salesforce_opportunities",
 }
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-INSTANCE_URL = re.compile(r"^https?://[^/]+")
 # Cursor values: UTC with milliseconds, so the largest string is the latest stamp.
 STAMP_FORMAT = "YYYY-MM-DDTHH:mm:ss.SSS[Z]"
 # SOQL dateTime literals carry whole seconds: the filter starts at the cursor's second.
@@ -49,42 +47,6 @@ QUERY_REFUSED = (
     "crm_owned_fields.{sobject} must be the API name of a {sobject} field the user can read, and "
     "salesforce.external_id_field must exist on {sobject}"
 )
-
-
-@dataclass(frozen=True)
-class SalesforceConnection:
-    """The `salesforce` block of the destination config, checked."""
-
-    instance_url: str
-    access_token: str
-    api_version: str
-    external_id_field: str
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SalesforceConnection:
-        """Read and check instance_url, access_token, api_version and external_id_field."""
-        settings = config.get("salesforce")
-        if not isinstance(settings, Mapping):
-            raise config_error("salesforce must be an object with instance_url and access_token when crm is salesforce")
-        instance_url = str(settings.get("instance_url") or "")
-        if not INSTANCE_URL.match(instance_url):
-            raise config_error(
-                "salesforce.instance_url must be the org's URL, e.g. https://yourorg.my.salesforce.com, "
-                f"got {instance_url!r}"
-            )
-        token = settings.get("access_token")
-        if not token:
-            raise config_error("salesforce.access_token is missing: paste an OAuth access token of an API-enabled user")
-        version = API_VERSION.match(str(settings.get("api_version") or DEFAULT_API_VERSION))
-        if version is None:
-            raise config_error(f"salesforce.api_version must look like v62.0, got {settings.get('api_version')!r}")
-        field = str(settings.get("external_id_field") or DEFAULT_EXTERNAL_ID_FIELD)
-        if not CUSTOM_FIELD.match(field):
-            raise config_error(
-                f"salesforce.external_id_field must be the API name of a custom External ID field (ending in __c), "
-                f"got {field!r}"
-            )
-        return cls(instance_url.rstrip("/"), str(token), f"v{version[1]}", field)
 
 
 class SalesforceChanges(ChangedObjects):
