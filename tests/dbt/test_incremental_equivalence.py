@@ -5,8 +5,9 @@ Generated store data is built in full, then a second extraction lands: store-sid
 identifier away from an order, an update that moves an email from one person to another, and a
 guest order that carries one person's email and another's phone (it merges the two people), a
 bridge order of the first extraction that loses the phone joining two people (they split again),
-six new accounts sharing one person's email (it goes over the cap and stops linking), and an
-account whose creation moves before everything else of its person (it becomes the anchor).
+six new accounts sharing one person's email (it goes over the cap and stops linking), an
+account whose creation moves before everything else of its person (it becomes the anchor), an
+order that loses all its line items and one that loses one.
 The warehouse is built incrementally; a copy of the same raw layer is built with
 `--full-refresh`; every mart, CRM export and incremental model must hold the same rows (the
 bookkeeping column `transformed_at`, the time a run wrote a row, aside).
@@ -41,11 +42,14 @@ COMPARED = (
     ("intermediate", "int_identifiers_normalized"),
     ("intermediate", "int_identity_links"),
     ("intermediate", "int_persons_resolved"),
+    ("intermediate", "int_order_lines_unnested"),
     ("marts", "identity_map"),
     ("marts", "orders"),
     ("marts", "dim_customers"),
     ("marts", "customer_timeline"),
     ("marts", "segment_memberships"),
+    ("marts", "customer_category_affinity"),
+    ("marts", "reorder_cycles"),
     ("crm", "crm_contacts"),
     ("crm", "crm_deals"),
     ("crm", "crm_companies"),
@@ -121,7 +125,14 @@ def _second_extraction(warehouse: Path, dataset: Dataset) -> dict[str, Any]:
     ]
     # the seventh person's account was created before anything else of theirs: the new anchor
     earlier = {**customers[6], "created_at": "2020-01-01T00:00:00Z", "updated_at": at}
-    append_records(warehouse, "orders", [bridge, stripped, split], extracted_at=SECOND_EXTRACTION)
+    # two orders no other change touches: one loses every line item, the other its last one
+    untouched = {record_id for _, record_id in changed} | {guest["id"]}
+    emptied_from, trimmed_from = [
+        o for o in orders if o["id"] not in untouched and o.get("customer_id") and len(o.get("line_items") or []) >= 2
+    ][:2]
+    emptied = {**emptied_from, "line_items": [], "updated_at": at}
+    trimmed = {**trimmed_from, "line_items": trimmed_from["line_items"][:-1], "updated_at": at}
+    append_records(warehouse, "orders", [bridge, stripped, split, emptied, trimmed], extracted_at=SECOND_EXTRACTION)
     append_records(warehouse, "customers", [moved, *sharing, earlier], extracted_at=SECOND_EXTRACTION)
     # new browsing: a new browser of the first person (logged in) and anonymous events
     events = [
@@ -146,6 +157,8 @@ def _second_extraction(warehouse: Path, dataset: Dataset) -> dict[str, Any]:
         "earlier": earlier,
         "fourth": customers[3],
         "fifth": customers[4],
+        "emptied": emptied,
+        "trimmed": trimmed,
     }
 
 
@@ -215,6 +228,7 @@ def test_incremental_models_ran_incrementally(built: tuple[Path, Path, dict[str,
         "int_identifiers_normalized",
         "int_identity_links",
         "int_persons_resolved",
+        "int_order_lines_unnested",
         "identity_map",
         "orders",
         "dim_customers",
@@ -257,6 +271,22 @@ def test_planted_changes_reached_the_marts(built: tuple[Path, Path, dict[str, An
             " select person_id from marts.identity_map where record_key = ?)",
             [f"customer:woocommerce:s1:{planted['earlier']['id']}"],
         ).fetchall()
+        lines = [
+            (
+                order_key,
+                con.execute(
+                    "select count(*) from intermediate.int_order_lines_unnested where order_key = ?", [order_key]
+                ).fetchone()[0],
+            )
+            for order_key in (
+                f"woocommerce:s1:{planted['emptied']['id']}",
+                f"woocommerce:s1:{planted['trimmed']['id']}",
+            )
+        ]
+    assert lines == [
+        (f"woocommerce:s1:{planted['emptied']['id']}", 0),
+        (f"woocommerce:s1:{planted['trimmed']['id']}", len(planted["trimmed"]["line_items"])),
+    ]
     assert people == (1,)  # the bridge order merged two people
     assert stripped == (0,)  # the order without identifiers left the graph
     assert moved == (1,)
