@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from source_store.cursor import parse_timestamp
 
@@ -110,6 +111,27 @@ def _max_concurrent_streams(config: Mapping[str, Any], platform: str) -> int:
             f"({limits.reason}); set it to {limits.maximum} or less"
         )
     return value
+
+
+def connection_text(config: StoreConfig, keys: tuple[str, ...]) -> dict[str, str]:
+    """The named text fields of the platform's connection object, trimmed; a missing or blank one is named."""
+    raw = config.connection
+    for key in keys:
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise ConfigError(f"{config.platform}.{key} is required")
+    return {key: raw[key].strip() for key in keys}
+
+
+def connection_base_url(config: StoreConfig, expected: str) -> str:
+    """The connection's (required) base_url without a trailing slash; anything but an http(s) URL is refused.
+
+    `expected` says what it must be, with an example of the platform's URLs ("a URL such as https://...").
+    """
+    base_url = connection_text(config, ("base_url",))["base_url"].rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{config.platform}.base_url {base_url!r} is not {expected}")
+    return base_url
 
 
 def _required_str(config: Mapping[str, Any], key: str) -> str:

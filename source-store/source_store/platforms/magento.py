@@ -20,7 +20,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_store.budget import store_budget
-from source_store.config import ConfigError, StoreConfig
+from source_store.config import ConfigError, StoreConfig, connection_base_url, connection_text
 from source_store.cursor import parse_timestamp
 from source_store.pagination import PaginationLoopError
 from source_store.platforms import magento_mappers as mappers
@@ -173,21 +173,16 @@ class MagentoConnection:
 def magento_connection(config: StoreConfig) -> MagentoConnection:
     """Validate the `magento` connection object, naming the field at fault."""
     raw = config.connection
-    for key in ("base_url", "access_token"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise ConfigError(f"magento.{key} is required")
-    base_url = raw["base_url"].strip().rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"magento.base_url {base_url!r} is not a URL such as https://shop.example.com")
-    if parts.path.rstrip("/").endswith(("/rest", "/rest/V1")):
+    token = connection_text(config, ("base_url", "access_token"))["access_token"]
+    base_url = connection_base_url(config, "a URL such as https://shop.example.com")
+    if urlsplit(base_url).path.endswith(("/rest", "/rest/V1")):
         raise ConfigError("magento.base_url is the store root, without /rest/V1")
     store_code = raw.get("store_code")
     if store_code is not None and (not isinstance(store_code, str) or not store_code.strip().isidentifier()):
         raise ConfigError(f"magento.store_code {store_code!r} is not a Magento store view code such as 'default'")
     if config.page_size > MAX_PAGE_SIZE:
         raise ConfigError(f"page_size {config.page_size} exceeds Magento's searchCriteria maximum of {MAX_PAGE_SIZE}")
-    return MagentoConnection(base_url, raw["access_token"].strip(), store_code.strip() if store_code else None)
+    return MagentoConnection(base_url, token, store_code.strip() if store_code else None)
 
 
 class MagentoStream(StoreStream):

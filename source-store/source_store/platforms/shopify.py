@@ -22,7 +22,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_store.budget import store_budget
-from source_store.config import ConfigError, StoreConfig
+from source_store.config import ConfigError, StoreConfig, connection_base_url, connection_text
 from source_store.cursor import format_timestamp
 from source_store.pagination import PaginationLoopError
 from source_store.platforms import shopify_mappers as mappers
@@ -315,13 +315,8 @@ class ShopifyConnection:
 def shopify_connection(config: StoreConfig) -> ShopifyConnection:
     """Validate the `shopify` connection object, naming the field at fault."""
     raw = config.connection
-    for key in ("base_url", "access_token"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise ConfigError(f"shopify.{key} is required")
-    base_url = raw["base_url"].strip().rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"shopify.base_url {base_url!r} is not a URL such as https://my-shop.myshopify.com")
+    token = connection_text(config, ("base_url", "access_token"))["access_token"]
+    base_url = connection_base_url(config, "a URL such as https://my-shop.myshopify.com")
     version = raw.get("api_version", DEFAULT_API_VERSION)
     if not isinstance(version, str) or not API_VERSION_RE.match(version):
         raise ConfigError(f"shopify.api_version {version!r} is not a Shopify API version such as {DEFAULT_API_VERSION}")
@@ -334,7 +329,7 @@ def shopify_connection(config: StoreConfig) -> ShopifyConnection:
     poll = raw.get("bulk_poll_seconds", DEFAULT_BULK_POLL_SECONDS)
     if isinstance(poll, bool) or not isinstance(poll, int | float) or poll < 0:
         raise ConfigError(f"shopify.bulk_poll_seconds must be a non-negative number, got {poll!r}")
-    return ShopifyConnection(base_url, raw["access_token"].strip(), version, namespace.strip(), bulk, float(poll))
+    return ShopifyConnection(base_url, token, version, namespace.strip(), bulk, float(poll))
 
 
 class ShopifyStream(StoreStream):

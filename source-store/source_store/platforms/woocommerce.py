@@ -25,7 +25,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import BasicHttpAuthe
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_store.budget import store_budget
-from source_store.config import ConfigError, StoreConfig
+from source_store.config import ConfigError, StoreConfig, connection_base_url, connection_text
 from source_store.cursor import format_timestamp, parse_timestamp
 from source_store.keyset import KeysetTraversal
 from source_store.pagination import PageNumberPaginator
@@ -323,21 +323,13 @@ def _fail(message: str) -> ErrorResolution:
 def woocommerce_connection(config: StoreConfig) -> Mapping[str, Any]:
     """Validate the `woocommerce` connection object: base_url, consumer_key, consumer_secret, options."""
     connection = config.connection
-    for key in ("base_url", "consumer_key", "consumer_secret"):
-        value = connection.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"woocommerce.{key} is required")
-    parts = urlsplit(connection["base_url"].strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"woocommerce.base_url {connection['base_url']!r} is not an http(s) URL such as https://shop.example.com"
-        )
+    settings: dict[str, Any] = connection_text(config, ("base_url", "consumer_key", "consumer_secret"))
+    settings["base_url"] = connection_base_url(config, "an http(s) URL such as https://shop.example.com")
     if config.page_size > MAX_PAGE_SIZE:
         raise ConfigError(f"page_size {config.page_size} exceeds WooCommerce's per_page maximum of {MAX_PAGE_SIZE}")
     for key in ("include_trashed_orders", "refund_details"):
         if key in connection and not isinstance(connection[key], bool):
             raise ConfigError(f"woocommerce.{key} must be true or false")
-    settings: dict[str, Any] = {key: connection[key].strip() for key in ("base_url", "consumer_key", "consumer_secret")}
     settings["include_trashed_orders"] = connection.get("include_trashed_orders", False)
     settings["refund_details"] = connection.get("refund_details", True)
     return settings
