@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from abc import ABC
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, Type
-from airbyte_cdk.models.airbyte_protocol import (  # the protocol models, re-exported by the CDK
-    AirbyteRecordMessageMeta,
-    AirbyteRecordMessageMetaChange,
-    Change,
-    Reason,
-)
+from airbyte_cdk.models import AirbyteMessage
 from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http import HttpStream
 from requests.auth import AuthBase
 
-from source_store.changes import CHANGES_KEY
+from source_store.changes import change_meta, record_message
 from source_store.config import StoreConfig
 from source_store.cursor import Admission, CursorWindow
 
@@ -116,25 +109,11 @@ class StoreStream(HttpStream, ABC):
 
     def _with_meta(self, record: dict[str, Any]) -> dict[str, Any] | AirbyteMessage:
         self.counts["emitted"] += 1
-        notes = (record.get("extra") or {}).get(CHANGES_KEY)
-        if not notes:
+        meta = change_meta(record)
+        if meta is None:
             return record
         self.counts["with_changes"] += 1
-        changes = [
-            AirbyteRecordMessageMetaChange(
-                field=note["field"], change=Change.NULLED, reason=Reason.PLATFORM_SERIALIZATION_ERROR
-            )
-            for note in notes
-        ]
-        return AirbyteMessage(
-            type=Type.RECORD,
-            record=AirbyteRecordMessage(
-                stream=self.name,
-                data=record,
-                emitted_at=int(time.time() * 1000),
-                meta=AirbyteRecordMessageMeta(changes=changes),
-            ),
-        )
+        return record_message(self.name, record, meta)
 
     def _canonical(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
         try:

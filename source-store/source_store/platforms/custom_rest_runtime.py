@@ -32,13 +32,12 @@ from airbyte_cdk.models import (
     ConfiguredAirbyteCatalog,
     Type,
 )
-from airbyte_cdk.models.airbyte_protocol import AirbyteRecordMessageMeta, AirbyteRecordMessageMetaChange, Change, Reason
 from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.sources.declarative.models.declarative_component_schema import HttpRequester as HttpRequesterModel
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
 from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
 
-from source_store.changes import CHANGES_KEY
+from source_store.changes import change_meta
 from source_store.retrying_client import SleepInjectedHttpClient
 from source_store.timing import Sleep
 
@@ -129,18 +128,10 @@ def annotate(record: AirbyteRecordMessage) -> list[str]:
     """Copy the record's `extra._changes` onto `meta.changes`; what the record counts for in the stream's log line."""
     data = record.data
     counted = ["emitted"]
-    extra = data.get("extra")
-    notes = extra.get(CHANGES_KEY) if isinstance(extra, Mapping) else None
-    if notes:
+    meta = change_meta(data)
+    if meta is not None:
         counted.append("with_changes")
-        record.meta = AirbyteRecordMessageMeta(
-            changes=[
-                AirbyteRecordMessageMetaChange(
-                    field=note["field"], change=Change.NULLED, reason=Reason.PLATFORM_SERIALIZATION_ERROR
-                )
-                for note in notes
-            ]
-        )
+        record.meta = meta
     if data.get(CURSOR_FIELDS.get(record.stream, "updated_at")) is None:
         counted.append("no_cursor")
     return counted

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, FailureType, SyncMode, Type
-from airbyte_cdk.models.airbyte_protocol import (
-    AirbyteRecordMessageMeta,
-    AirbyteRecordMessageMetaChange,
-    Change,
-    Reason,
-)
+from airbyte_cdk.models import AirbyteMessage, FailureType, SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_store.changes import CHANGES_KEY
+from source_store.changes import change_meta, record_message
 from source_store.config import StoreConfig
 from source_store.cursor import Admission, CursorWindow, format_timestamp, parse_timestamp
 from source_store.platforms.files_readers import (
@@ -256,25 +249,11 @@ class FilesStream(Stream, CheckpointMixin):
 
     def _with_meta(self, record: dict[str, Any]) -> dict[str, Any] | AirbyteMessage:
         """A record with change notes travels as a RECORD message whose `meta.changes` carries them."""
-        notes = record["extra"].get(CHANGES_KEY)
-        if not notes:
+        meta = change_meta(record)
+        if meta is None:
             return record
         self.counts["with_changes"] += 1
-        changes = [
-            AirbyteRecordMessageMetaChange(
-                field=note["field"], change=Change.NULLED, reason=Reason.PLATFORM_SERIALIZATION_ERROR
-            )
-            for note in notes
-        ]
-        return AirbyteMessage(
-            type=Type.RECORD,
-            record=AirbyteRecordMessage(
-                stream=self.name,
-                data=record,
-                emitted_at=int(time.time() * 1000),
-                meta=AirbyteRecordMessageMeta(changes=changes),
-            ),
-        )
+        return record_message(self.name, record, meta)
 
     def _commit(self) -> None:
         """Move the cursor to the furthest one read, unless a file could not be read (it is retried first)."""
