@@ -160,7 +160,7 @@ class WooCommerceStream(StoreStream):
     @property
     def url_base(self) -> str:
         """The store's site root, with a trailing slash so paths join below it."""
-        return self._connection["base_url"].rstrip("/") + "/"
+        return self._connection["base_url"] + "/"
 
     def path(self, **_: Any) -> str:
         """The endpoint path below the site root."""
@@ -354,7 +354,7 @@ def check_connection(config: StoreConfig, logger: logging.Logger) -> str | None:
         platform=NAME,
         host=host,
         send=lambda timeout: requests.get(
-            base_url.rstrip("/") + "/" + CORE_API + "orders",
+            base_url + "/" + CORE_API + "orders",
             params={"per_page": 1},
             auth=(connection["consumer_key"], connection["consumer_secret"]),
             timeout=timeout,
