@@ -208,6 +208,11 @@ def load_scenario(warehouse: Path) -> None:
 def run_dbt(args: list[str], warehouse: Path, target_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run dbt in-process against `warehouse`; returns the dbtRunnerResult."""
     monkeypatch.setenv("STORE2CRM_WAREHOUSE", str(warehouse))
+    return invoke_dbt(args, target_dir, monkeypatch)
+
+
+def invoke_dbt(args: list[str], target_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run dbt in-process on this project with its target and log folders under `target_dir`."""
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return dbtRunner().invoke(
         [

@@ -27,10 +27,9 @@ from typing import Any
 import duckdb
 import pendulum
 import pytest
-from dbt.cli.main import dbtRunner
 from pg_server import PostgresServer, copy_raw_layer, postgres_binaries, throwaway_cluster
 from raw_fixture import STREAMS, append_records, create_raw_layer
-from test_dbt_project import PROJECT_DIR, assert_build_ok, run_dbt
+from test_dbt_project import assert_build_ok, invoke_dbt, run_dbt
 
 from store2crm.sandbox.generator import Dataset, generate
 
@@ -178,22 +177,7 @@ def run_dbt_postgres(args: list[str], server: PostgresServer, target_dir: Path, 
     monkeypatch.setenv("STORE2CRM_PG_USER", server.user)
     monkeypatch.setenv("STORE2CRM_PG_PASSWORD", "")
     monkeypatch.setenv("STORE2CRM_PG_DBNAME", server.dbname)
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    return dbtRunner().invoke(
-        [
-            *args,
-            "--target",
-            "postgres",
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target-path",
-            str(target_dir / "target"),
-            "--log-path",
-            str(target_dir / "logs"),
-        ]
-    )
+    return invoke_dbt([*args, "--target", "postgres"], target_dir, monkeypatch)
 
 
 def _second_extraction(warehouse: Path, dataset: Dataset) -> None:
